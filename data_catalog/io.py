@@ -1,0 +1,225 @@
+"""Reading and writing manifests: atomic, partitioned, validated.
+
+Layout: ``<root>/<manifest>/scene=<Scene>/run=<run_id>/part-<name>.parquet``. A part is written to a
+temporary file in the same directory and renamed into place, so a reader (or a killed run) never sees half a
+file; an existing part means that piece of work is finished, which is what lets a rerun skip it.
+
+    >>> cat = Catalog(tmp_path)                                   # doctest: +SKIP
+    >>> cat.write("videos", rows, scene="Terror", run_id=ctx.run_id, part="0000")
+    >>> cat.read("videos", scene="Terror")
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from data_catalog.schemas import Manifest, get_manifest
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]*$")
+
+
+class ManifestError(ValueError):
+    """Rows that do not fit their manifest's schema; the message names the manifest and the column."""
+
+
+@dataclass(frozen=True)
+class PartRef:
+    """A reference to one written part: what Prefect passes between tasks instead of data."""
+
+    manifest: str
+    scene: str
+    run_id: str
+    part: str
+    path: str
+    rows: int
+
+
+def _check_name(kind: str, value: str) -> str:
+    if not _SAFE.match(value):
+        raise ValueError(f"{kind} {value!r} is not a safe path component (letters, digits, _ . = -)")
+    return value
+
+
+def to_table(manifest: Manifest, rows: pd.DataFrame | Sequence[Mapping] | pa.Table) -> pa.Table:
+    """Validate and cast rows to the manifest's schema: unknown or missing columns, nulls in required
+    columns, wrong types and duplicate keys are errors that name the manifest and the column."""
+    if isinstance(rows, pa.Table):
+        table = rows
+    elif isinstance(rows, pd.DataFrame):
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+    else:
+        rows = list(rows)
+        table = pa.Table.from_pylist(rows) if rows else manifest.schema.empty_table()
+    names = set(table.column_names)
+    expected = set(manifest.schema.names)
+    extra = sorted(names - expected)
+    if extra:
+        raise ManifestError(f"{manifest.name}: unknown columns {extra}; expected {manifest.schema.names}")
+    missing = [n for n in manifest.schema.names if n not in names]
+    required_missing = [n for n in missing if n in manifest.required]
+    if required_missing and table.num_rows:
+        raise ManifestError(f"{manifest.name}: missing required columns {required_missing}")
+    columns = []
+    for f in manifest.schema:
+        if f.name in names:
+            col = table.column(f.name)
+            try:
+                col = col.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ManifestError(
+                    f"{manifest.name}.{f.name}: cannot convert {col.type} to {f.type}: {exc}"
+                ) from None
+        else:
+            col = pa.nulls(table.num_rows, f.type)
+        if not f.nullable and col.null_count:
+            raise ManifestError(
+                f"{manifest.name}.{f.name}: {col.null_count} null value(s) in a required column"
+            )
+        columns.append(col)
+    out = pa.Table.from_arrays(columns, schema=manifest.schema)
+    if out.num_rows:
+        keys = out.select(list(manifest.key)).to_pandas()
+        dupes = keys[keys.duplicated(keep=False)]
+        if len(dupes):
+            first = dupes.iloc[0].to_dict()
+            raise ManifestError(f"{manifest.name}: duplicate key {first} ({len(dupes)} rows share keys)")
+    return out
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary sibling and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Catalog:
+    """The manifests under one root directory."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def partition_dir(self, manifest: str, scene: str, run_id: str) -> Path:
+        get_manifest(manifest)
+        return (
+            self.root
+            / manifest
+            / f"scene={_check_name('scene', scene)}"
+            / f"run={_check_name('run id', run_id)}"
+        )
+
+    def part_path(self, manifest: str, scene: str, run_id: str, part: str) -> Path:
+        return self.partition_dir(manifest, scene, run_id) / f"part-{_check_name('part', part)}.parquet"
+
+    def has_part(self, manifest: str, scene: str, run_id: str, part: str) -> bool:
+        """True when that part was written completely (the rename is the completion marker)."""
+        return self.part_path(manifest, scene, run_id, part).is_file()
+
+    def write(
+        self,
+        manifest: str,
+        rows: pd.DataFrame | Sequence[Mapping] | pa.Table,
+        *,
+        scene: str,
+        run_id: str,
+        part: str = "0000",
+    ) -> PartRef:
+        """Validate ``rows`` and write them atomically as one part (replacing a part of the same name)."""
+        m = get_manifest(manifest)
+        table = to_table(m, rows)
+        bad_scene = (
+            set(table.column("scene").to_pylist()) - {scene} if "scene" in table.column_names else set()
+        )
+        if bad_scene:
+            raise ManifestError(
+                f"{manifest}: rows for scenes {sorted(bad_scene)} written to partition {scene!r}"
+            )
+        path = self.part_path(manifest, scene, run_id, part)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return PartRef(manifest, scene, run_id, part, str(path), table.num_rows)
+
+    def part_files(
+        self, manifest: str, scene: str | Iterable[str] | None = None, run_id: str | None = None
+    ) -> list[Path]:
+        get_manifest(manifest)
+        scenes = [scene] if isinstance(scene, str) else (list(scene) if scene is not None else None)
+        base = self.root / manifest
+        if not base.is_dir():
+            return []
+        files = []
+        for scene_dir in sorted(base.glob("scene=*")):
+            if scenes is not None and scene_dir.name.removeprefix("scene=") not in scenes:
+                continue
+            for run_dir in sorted(scene_dir.glob("run=*")):
+                if run_id is not None and run_dir.name.removeprefix("run=") != run_id:
+                    continue
+                files.extend(sorted(run_dir.glob("part-*.parquet")))
+        return files
+
+    def read_table(
+        self,
+        manifest: str,
+        scene: str | Iterable[str] | None = None,
+        run_id: str | None = None,
+        latest: bool = False,
+    ) -> pa.Table:
+        """All rows of a manifest (optionally one scene / run), checked against its schema.
+
+        ``latest=True`` keeps, per key, the row written last (``created_at``): a video crawled again in a
+        later run, or a failed item retried, then appears once with its newest state.
+        """
+        m = get_manifest(manifest)
+        tables = []
+        for path in self.part_files(manifest, scene, run_id):
+            try:
+                t = pq.read_table(path)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise ManifestError(f"{path}: unreadable manifest part: {exc}") from None
+            if not t.schema.equals(m.schema, check_metadata=False):
+                try:
+                    t = to_table(m, t)
+                except ManifestError as exc:
+                    raise ManifestError(f"{path}: does not match the {manifest} schema: {exc}") from None
+            tables.append(t)
+        table = pa.concat_tables(tables) if tables else m.schema.empty_table()
+        if latest and table.num_rows:
+            df = table.to_pandas()
+            order = df.sort_values("created_at", kind="stable").index
+            keep = df.loc[order].drop_duplicates(list(m.key), keep="last").sort_index().index
+            table = table.take(pa.array(sorted(keep)))
+        return table
+
+    def read(
+        self,
+        manifest: str,
+        scene: str | Iterable[str] | None = None,
+        run_id: str | None = None,
+        latest: bool = False,
+    ) -> pd.DataFrame:
+        """Like :meth:`read_table`, as a pandas DataFrame."""
+        return self.read_table(manifest, scene, run_id, latest).to_pandas()

@@ -1,0 +1,187 @@
+"""One pyarrow schema per manifest: the typed contract between pipeline stages.
+
+A stage reads manifests and writes one; it never reaches into another stage's internals. Every row also
+carries the lineage columns (:data:`data_catalog.lineage.LINEAGE_FIELDS`). Dropped or failed items stay
+in their manifest with a ``status``/``keep`` flag and a snake_case ``reason``.
+
+    >>> MANIFESTS["videos"].key
+    ('video_id',)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from data_catalog.lineage import LINEAGE_FIELDS
+
+#: Status values of a ``videos`` row, in the order a video passes through them.
+VIDEO_STATUSES = ("discovered", "not_selected", "selected", "downloaded", "failed")
+#: Status values of a ``media`` row (the segment stage's probe of a downloaded file).
+MEDIA_STATUSES = ("ok", "failed")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A named manifest: its schema (lineage included), key columns and required (non-null) columns."""
+
+    name: str
+    schema: pa.Schema
+    key: tuple[str, ...]
+    description: str
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.schema if not f.nullable)
+
+
+def _manifest(name: str, key: tuple[str, ...], description: str, *fields: pa.Field) -> Manifest:
+    return Manifest(name, pa.schema([*fields, *LINEAGE_FIELDS]), key, description)
+
+
+def _req(name: str, type_: pa.DataType) -> pa.Field:
+    return pa.field(name, type_, nullable=False)
+
+
+def _opt(name: str, type_: pa.DataType) -> pa.Field:
+    return pa.field(name, type_, nullable=True)
+
+
+VIDEOS = _manifest(
+    "videos",
+    ("video_id",),
+    "Stage 1 (crawl): one row per discovered video, its metadata, selection and download outcome.",
+    _req("video_id", pa.string()),  # stable id: '<engine>-<source_id>', filesystem-safe
+    _req("engine", pa.string()),  # yt-dlp extractor key, or 'local' / 'url'
+    _req("source_id", pa.string()),  # the site's own id
+    _req("url", pa.string()),
+    _opt("title", pa.string()),
+    _opt("uploader", pa.string()),
+    _opt("duration", pa.float64()),  # seconds
+    _opt("upload_date", pa.string()),  # YYYYMMDD as sites report it
+    _opt("license", pa.string()),
+    _opt("keyword", pa.string()),  # the search keyword (or source spec) that found it
+    _req("scene", pa.string()),
+    _req("scenario", pa.string()),
+    _req("status", pa.string()),  # one of VIDEO_STATUSES
+    _opt("error", pa.string()),
+    _opt("local_path", pa.string()),
+    _opt("bytes", pa.int64()),
+    _opt("sha256", pa.string()),
+    _req("selected", pa.bool_()),
+    _req("crawl_run_id", pa.string()),
+)
+
+MEDIA = _manifest(
+    "media",
+    ("video_id",),
+    "Stage 2 (segment): the probe of each downloaded video, or why it could not be read.",
+    _req("video_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("status", pa.string()),  # one of MEDIA_STATUSES
+    _opt("reason", pa.string()),  # snake_case, e.g. 'corrupt', 'no_video_stream', 'zero_length'
+    _opt("error", pa.string()),
+    _opt("path", pa.string()),
+    _opt("width", pa.int32()),  # after rotation
+    _opt("height", pa.int32()),
+    _opt("rotation", pa.int16()),
+    _opt("fps", pa.float64()),
+    _opt("variable_frame_rate", pa.bool_()),
+    _opt("n_frames", pa.int64()),
+    _opt("duration", pa.float64()),
+    _opt("n_shots", pa.int32()),
+    _opt("n_clips", pa.int32()),
+)
+
+CLIPS = _manifest(
+    "clips",
+    ("clip_id",),
+    "Stage 2 (segment): random 0.5-4 s spans; a clip is the frames with timestamps in [start, end).",
+    _req("clip_id", pa.string()),  # '<video_id>_<start_frame>-<end_frame>'
+    _req("video_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("start_time", pa.float64()),
+    _req("end_time", pa.float64()),
+    _req("start_frame", pa.int64()),  # inclusive
+    _req("end_frame", pa.int64()),  # exclusive
+    _req("n_frames", pa.int32()),
+    _req("fps", pa.float64()),
+    _req("duration", pa.float64()),
+    _opt("shot_id", pa.int32()),
+    _opt("clip_path", pa.string()),  # the encoded mp4, once materialised (stage 4 selections only)
+)
+
+FACES = _manifest(
+    "faces",
+    ("clip_id", "frame_index", "face_index"),
+    "Stage 3 (face filter): every detection on every sampled frame.",
+    _req("clip_id", pa.string()),
+    _req("frame_index", pa.int64()),  # index in the source video
+    _req("time", pa.float64()),
+    _req("face_index", pa.int16()),  # 0 = largest face of the frame
+    _req("x1", pa.float32()),
+    _req("y1", pa.float32()),
+    _req("x2", pa.float32()),
+    _req("y2", pa.float32()),
+    _req("score", pa.float32()),
+    _opt("landmarks", pa.list_(pa.float32(), 10)),  # 5 (x, y) points
+    _req("frame_width", pa.int32()),
+    _req("frame_height", pa.int32()),
+)
+
+CANDIDATES = _manifest(
+    "candidates",
+    ("clip_id",),
+    "Stage 3 (face filter): per clip, kept or not, the first rule it failed, all measured values, rank.",
+    _req("clip_id", pa.string()),
+    _req("video_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("keep", pa.bool_()),
+    _opt("reason", pa.string()),  # first failed rule, or 'over_budget'; null when kept
+    _opt("value", pa.float64()),  # the measured value that failed the rule
+    _req("measures", pa.map_(pa.string(), pa.float64())),
+    _opt("quality", pa.float64()),
+    _opt("rank", pa.int32()),  # 1 = best face quality within the scene
+    _opt("face_dir", pa.string()),  # 224x224 face crops, one JPEG per frame
+    _opt("scene_dir", pa.string()),  # 336x504 scene frames, one JPEG per frame
+    _opt("n_crops", pa.int32()),
+)
+
+FER_SCORES = _manifest(
+    "fer_scores",
+    ("clip_id",),
+    "Stage 4 (refine): the FER refiner's 7-class probabilities per kept clip.",
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("probs", pa.list_(pa.float32())),  # in keywords/emotions.yaml index order
+    _req("label", pa.string()),
+    _req("confidence", pa.float32()),
+    _req("entropy", pa.float32()),
+    _req("n_frames", pa.int32()),
+    _req("model_name", pa.string()),
+    _req("device", pa.string()),
+)
+
+SELECTIONS = _manifest(
+    "selections",
+    ("clip_id",),
+    "Stage 4 (subsample): clips chosen so predicted expressions match a prior; 2x the target per scene.",
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("label", pa.string()),  # predicted expression
+    _req("selected", pa.bool_()),
+    _opt("order", pa.int32()),  # selection order within the scene
+    _opt("clip_path", pa.string()),  # the encoded clip (mp4) for annotation
+)
+
+MANIFESTS: dict[str, Manifest] = {
+    m.name: m for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS)
+}
+
+
+def get_manifest(name: str) -> Manifest:
+    try:
+        return MANIFESTS[name]
+    except KeyError:
+        raise ValueError(f"unknown manifest {name!r}; known manifests: {', '.join(MANIFESTS)}") from None

@@ -1,0 +1,120 @@
+"""The ``ferv`` command line. Every command has ``--help``; heavy libraries load only inside commands.
+
+ferv scenes                       # the scene vocabulary
+ferv config show --set storage.root=/data/ferv
+ferv catalog sql "select scene, count(*), sum(duration) from videos group by scene"
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Build multi-scene facial-expression video datasets the way FERV39k was built.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+catalog_app = typer.Typer(help="Query and inspect the manifest catalog.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(config_app, name="config")
+
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", "-c", help="A YAML config file (overrides the preset).")
+]
+Preset = Annotated[str, typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override one key, e.g. --set storage.root=/data/ferv (repeatable)."),
+]
+
+
+def resolve_config(config: Path | None, preset: str, overrides: list[str] | None):
+    """The layered config the command runs with (see flows/config.py)."""
+    from flows.config import load_config
+
+    return load_config(preset=preset, user_file=config, overrides=overrides)
+
+
+@app.command("scenes")
+def scenes_cmd(
+    scenario: Annotated[str | None, typer.Option(help="Only this scenario (DL, WIS, SIA, AI).")] = None,
+    keywords: Annotated[bool, typer.Option("--keywords", help="Also print each scene's keywords.")] = False,
+) -> None:
+    """List the scenarios and scenes of the taxonomy (keywords/scenes.yaml)."""
+    from keywords.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    scenes = tax.scenes_of(scenario) if scenario else tax.scenes
+    for s in scenes:
+        typer.echo(f"{s.scenario:<4} {s.name}")
+        if keywords:
+            for lang, words in s.keywords.items():
+                typer.echo(f"       {lang}: {', '.join(words)}")
+
+
+@config_app.command("show")
+def config_show(config: ConfigFile = None, preset: Preset = "default", set_: Overrides = None) -> None:
+    """Print the resolved configuration as YAML, with its hash."""
+    import yaml
+
+    cfg = resolve_config(config, preset, set_)
+    typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip())
+    typer.echo(f"# config hash: {cfg.hash()}")
+
+
+@catalog_app.command("sql")
+def catalog_sql(
+    statement: Annotated[str, typer.Argument(help="One SQL statement; each manifest is a view.")],
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Run SQL (DuckDB) over every manifest of the catalog."""
+    import pandas as pd
+
+    from data_catalog.io import Catalog
+    from data_catalog.sql import query
+
+    cfg = resolve_config(config, preset, set_)
+    df = query(Catalog(cfg.storage.catalog_dir), statement)
+    if csv:
+        typer.echo(df.to_csv(index=False).rstrip())
+    else:
+        with pd.option_context("display.max_rows", 500, "display.width", 200):
+            typer.echo(df.to_string(index=False))
+
+
+@catalog_app.command("ls")
+def catalog_ls(config: ConfigFile = None, preset: Preset = "default", set_: Overrides = None) -> None:
+    """Count rows and parts per manifest and scene."""
+    import pyarrow.parquet as pq
+
+    from data_catalog.io import Catalog
+    from data_catalog.schemas import MANIFESTS
+
+    cfg = resolve_config(config, preset, set_)
+    cat = Catalog(cfg.storage.catalog_dir)
+    for name in MANIFESTS:
+        files = cat.part_files(name)
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        typer.echo(f"{name:<12} {len(files):>5} parts {rows:>9} rows")
+
+
+def main() -> None:
+    """Entry point: user errors (bad input, bad config) print one clear line and exit 2."""
+    try:
+        app()
+    except (ValueError, FileNotFoundError, ConnectionError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The pipeline configuration: one section per stage, layered, validated, hashed.
+
+Layers, later wins: code defaults < a preset (``flows/configs/<name>.yaml``) < a user file < overrides
+(``section.key=value`` strings, as the CLI's ``--set`` passes them). Unknown sections or keys are errors that
+name the offending key and the file it came from. The resolved config's hash goes into every manifest row.
+
+    >>> cfg = load_config(preset="demo", overrides=["storage.root=/tmp/ferv"])   # doctest: +SKIP
+    >>> cfg.storage.catalog_dir
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from data_catalog.lineage import config_hash
+
+
+class ConfigError(ValueError):
+    """A malformed or invalid configuration; the message names the source and the key."""
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def default_cache_dir() -> Path:
+    """Where fetched assets live: ``$FERV_CACHE``, else ``$XDG_CACHE_HOME/ferv``, else ``~/.cache/ferv``."""
+    if os.environ.get("FERV_CACHE"):
+        return Path(os.environ["FERV_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ferv"
+
+
+class StorageConfig(Section):
+    """Where a project's data lives. Everything but the asset cache sits under ``root``."""
+
+    root: Path = Path("work")
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.root / "catalog"
+
+    @property
+    def media_dir(self) -> Path:
+        """Downloaded source videos."""
+        return self.root / "media"
+
+    @property
+    def crops_dir(self) -> Path:
+        """Face crops and scene frames, one JPEG folder per clip."""
+        return self.root / "crops"
+
+    @property
+    def clips_dir(self) -> Path:
+        """Encoded clip files (mp4) for the clips that reach annotation."""
+        return self.root / "clips"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+
+class PipelineConfig(Section):
+    """The whole configuration. Stages add their section here."""
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    def hash(self) -> str:
+        return config_hash(self.model_dump(mode="json", exclude={"storage"}))
+
+
+def list_presets() -> list[str]:
+    root = resources.files("flows") / "configs"
+    return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _load_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``'segment.seed=3'`` -> ``{'segment': {'seed': 3}}``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    dotted, raw = text.split("=", 1)
+    parts = [p for p in dotted.strip().split(".") if p]
+    if len(parts) < 2:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    value: Any = _load_yaml(f"v: {raw}", f"override {text!r}")["v"] if raw.strip() else ""
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def load_config(
+    preset: str | None = None,
+    user_file: str | os.PathLike | None = None,
+    overrides: list[str] | None = None,
+) -> PipelineConfig:
+    """Resolve the layered configuration (see module docstring)."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if preset:
+        ref = resources.files("flows") / "configs" / f"{preset}.yaml"
+        if not ref.is_file():
+            raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(list_presets())}")
+        layers.append((f"preset {preset}", _load_yaml(ref.read_text(encoding="utf-8"), f"preset {preset}")))
+    if user_file:
+        path = Path(user_file)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        layers.append((str(path), _load_yaml(path.read_text(encoding="utf-8"), str(path))))
+    for text in overrides or []:
+        layers.append((f"override {text!r}", parse_override(text)))
+    merged: dict[str, Any] = {}
+    for origin, layer in layers:
+        try:
+            PipelineConfig.model_validate(_merge(merged, layer))  # locate errors layer by layer
+        except ValidationError as exc:
+            raise ConfigError(f"{origin}: {_describe(exc)}") from None
+        merged = _merge(merged, layer)
+    return PipelineConfig.model_validate(merged)
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
