@@ -1,0 +1,75 @@
+"""``ferv crawl``: stage 1 from the command line, with progress bars and the balance report.
+
+    ferv crawl --scene Terror --scene War --max-per-keyword 20
+    ferv crawl --scene Terror --source local:demo/footage --set storage.root=/tmp/ferv
+    ferv crawl --scene Terror --retry-failed
+
+Registered in flows/cli.py; heavy libraries load only when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def crawl_cmd(
+    scene: Annotated[
+        list[str], typer.Option("--scene", help="A scene to crawl (repeatable); see `ferv scenes`.")
+    ],
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="Crawl from this source instead of the configured engines (repeatable): a yt-dlp search "
+            "prefix (ytsearch, bilisearch, ...), a feed/playlist URL, urls:<file> or local:<dir>.",
+        ),
+    ] = None,
+    max_per_keyword: Annotated[
+        int | None, typer.Option("--max-per-keyword", min=1, help="Candidates per keyword and search engine.")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also retry the videos whose download failed before.")
+    ] = False,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")
+    ] = "default",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override one key, e.g. --set crawl.seed=3 (repeatable)."),
+    ] = None,
+    prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow `crawl`.")] = False,
+) -> None:
+    """Discover videos per scene, balance hours per scene, download and verify the selection."""
+    overrides = list(set_ or [])
+    if max_per_keyword is not None:
+        overrides.append(f"crawl.max_per_keyword={max_per_keyword}")
+    if prefect:
+        from flows.crawl import crawl as crawl_flow
+        from tasks.crawl.stage import format_report
+
+        result = crawl_flow(scene, source, retry_failed, preset, str(config) if config else None, overrides)
+        typer.echo(format_report(result))
+        return
+
+    from data_catalog.io import Catalog
+    from data_catalog.lineage import RunContext
+    from flows.config import load_config
+    from tasks.crawl.stage import crawl, format_report
+
+    cfg = load_config(preset=preset, user_file=config, overrides=overrides)
+    ctx = RunContext.create(cfg.model_dump(mode="json", exclude={"storage"}))
+    result = crawl(
+        Catalog(cfg.storage.catalog_dir),
+        cfg.storage.media_dir,
+        scene,
+        cfg.crawl,
+        ctx,
+        sources=source,
+        retry_failed=retry_failed,
+        progress=True,
+    )
+    typer.echo(format_report(result))
