@@ -1,0 +1,281 @@
+"""Candidate generation, stages 2 + 3 (paper 3.2): segment, detect faces, apply the rules, rank within
+the twenty-fold budget, write crops. Plain functions; the Prefect flow wraps them.
+
+:func:`process_shard` runs segmentation and face filtering for a shard of videos of one scene, decoding each
+video once (the face detector sees the sampled frames the segmenter hands over), and writes the shard's
+``media``, ``clips``, ``faces`` and pre-budget ``candidates`` parts (part name = shard; the ``candidates``
+part is written last and marks the shard done, so a rerun skips it). :func:`finalize_scene` then ranks the
+scene's rule-passing clips by face quality, keeps ``ceil(budget_factor x target)``, writes face crops and
+scene frames for them, and rewrites each shard's ``candidates`` part in place with the final decision, so
+the catalog holds one row per clip (``select reason, count(*) from candidates group by reason`` counts
+rejections per rule). Rule verdicts and quality are recomputed from the stored ``measures``, so changing
+thresholds only needs :func:`finalize_scene` again, not new detection.
+
+    >>> refs = process_shard(videos, "Interview", cfg, ctx, catalog, shard="0000")     # doctest: +SKIP
+    >>> refs = finalize_scene("Interview", cfg, ctx, catalog)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from tasks.face_filter.rank import apply_budget, face_quality
+from tasks.face_filter.rules import apply_rules
+
+if TYPE_CHECKING:
+    from data_catalog.io import Catalog, PartRef
+    from data_catalog.lineage import RunContext
+    from flows.config import PipelineConfig
+    from models.detectors.base import FaceDetector
+    from tasks.face_filter.config import DetectorSettings
+
+STAGE = "face_filter"
+SHARD_MANIFESTS = ("clips", "faces", "media", "candidates")  # write order; the last marks the shard done
+
+
+def rows_table(manifest: str, rows: Sequence[dict]):
+    """Rows as an Arrow table of ``manifest``'s schema (maps such as ``measures`` given as dicts)."""
+    import pyarrow as pa
+
+    from data_catalog.schemas import get_manifest
+
+    return pa.Table.from_pylist(list(rows), schema=get_manifest(manifest).schema)
+
+
+def build_detector(settings: DetectorSettings) -> FaceDetector:
+    """The configured detector (its model is loaded once per process and shared)."""
+    from models.detectors import create_detector
+
+    return create_detector(settings.name, **settings.kwargs())
+
+
+def _existing_refs(catalog: Catalog, scene: str, run_id: str, shard: str) -> list[PartRef]:
+    import pyarrow.parquet as pq
+
+    from data_catalog.io import PartRef
+
+    refs = []
+    for manifest in SHARD_MANIFESTS:
+        path = catalog.part_path(manifest, scene, run_id, shard)
+        refs.append(
+            PartRef(manifest, scene, run_id, shard, str(path), pq.ParquetFile(path).metadata.num_rows)
+        )
+    return refs
+
+
+def candidate_row(clip: dict, measures: dict[str, float], rules) -> dict:
+    """A pre-budget ``candidates`` row (no lineage): the rule verdict, all measures, the quality."""
+    verdict = apply_rules(measures, rules)
+    return {
+        "clip_id": clip["clip_id"],
+        "video_id": clip["video_id"],
+        "scene": clip["scene"],
+        "keep": verdict.keep,
+        "reason": verdict.reason,
+        "value": verdict.value,
+        "measures": measures,
+        "quality": face_quality(measures),
+        "rank": None,
+        "face_dir": None,
+        "scene_dir": None,
+        "n_crops": None,
+    }
+
+
+@dataclass
+class VideoResult:
+    """Stages 2 + 3 output of one video: its ``media`` row and its ``clips``/``faces``/``candidates`` rows."""
+
+    media: dict
+    clips: list[dict] = field(default_factory=list)
+    faces: list[dict] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
+
+
+def filter_video(
+    video: dict, scene: str, cfg: PipelineConfig, detector: FaceDetector, bar=None
+) -> VideoResult:
+    """Segment + detect + rules for one video, decoded once. Never raises for a bad video: the failure
+    is its ``media`` row's status and reason, and it contributes no clips."""
+    from tasks.face_filter.detect import detect_clip, face_rows
+    from tasks.face_filter.measures import measure_clip
+    from tasks.segment import failed_media_row, segment_video
+
+    video_id, path = video["video_id"], video.get("local_path")
+    if not path:
+        status = video.get("status") or "unknown"
+        error = f"{video_id}: no local file (status {status})"
+        return VideoResult(failed_media_row(video_id, scene, "", "not_downloaded", error))
+    seg = segment_video(path, video_id, scene, cfg.segment)
+    out = VideoResult(seg.media)
+    try:
+        for sample in seg.clips:
+            width = sample.frames[0].image.shape[1] if sample.frames else 0
+            found = detect_clip(sample, detector, seg.media["width"] / width if width else 1.0)
+            out.clips.append(sample.clip)
+            out.faces.extend(face_rows(found))
+            out.candidates.append(candidate_row(sample.clip, measure_clip(found), cfg.face_filter.rules))
+            if bar is not None:
+                bar.update(1)
+    except Exception as exc:  # one video's failure is recorded on its media row; the shard goes on
+        error = f"{path}: {type(exc).__name__}: {exc}"
+        return VideoResult(failed_media_row(video_id, scene, path, "face_filter_error", error))
+    return out
+
+
+def process_shard(
+    videos: Sequence[dict],
+    scene: str,
+    cfg: PipelineConfig,
+    ctx: RunContext,
+    catalog: Catalog,
+    shard: str,
+    *,
+    detector: FaceDetector | None = None,
+    progress: bool = True,
+) -> list[PartRef]:
+    """Stages 2 + 3 for a shard of ``videos`` (rows of the ``videos`` manifest: ``video_id``, ``scene``,
+    ``local_path``) of one ``scene``. Returns the refs of the shard's four parts; a shard whose parts exist
+    is skipped. A bad video gets a failed ``media`` row with a reason; it never stops the shard."""
+    from tqdm.auto import tqdm
+
+    if all(catalog.has_part(m, scene, ctx.run_id, shard) for m in SHARD_MANIFESTS):
+        return _existing_refs(catalog, scene, ctx.run_id, shard)
+    videos = [dict(v) for v in videos]
+    for v in videos:
+        if "video_id" not in v:
+            raise ValueError(f"shard {shard!r}: a video row has no 'video_id': {v}")
+        if v.get("scene", scene) != scene:
+            raise ValueError(
+                f"shard {shard!r} of scene {scene!r}: video {v['video_id']!r} is of scene {v['scene']!r}"
+            )
+    ids = [v["video_id"] for v in videos]
+    if len(set(ids)) != len(ids):
+        raise ValueError(
+            f"shard {shard!r}: duplicate video ids {sorted({i for i in ids if ids.count(i) > 1})}"
+        )
+    detector = detector or build_detector(cfg.face_filter.detector)
+    out: dict[str, list[dict]] = {m: [] for m in SHARD_MANIFESTS}
+    with tqdm(desc=f"clips {scene}/{shard}", unit="clip", disable=not progress) as bar:
+        for video in tqdm(videos, desc=f"videos {scene}/{shard}", unit="video", disable=not progress):
+            result = filter_video(video, scene, cfg, detector, bar)
+            out["media"].append(result.media)
+            out["clips"].extend(result.clips)
+            out["faces"].extend(result.faces)
+            out["candidates"].extend(result.candidates)
+    lineage = {
+        "clips": ctx.lineage("segment"),
+        "media": ctx.lineage("segment"),
+        "faces": ctx.lineage(STAGE, detector.version),
+        "candidates": ctx.lineage(STAGE, detector.version),
+    }
+    return [
+        catalog.write(
+            m,
+            rows_table(m, [{**row, **lineage[m]} for row in out[m]]),
+            scene=scene,
+            run_id=ctx.run_id,
+            part=shard,
+        )
+        for m in SHARD_MANIFESTS
+    ]
+
+
+def _crop_jobs(kept: pd.DataFrame, clips: pd.DataFrame, faces: pd.DataFrame):
+    from tasks.face_filter.crops import CropJob
+
+    clips = clips.set_index("clip_id")
+    dominant = faces[faces["face_index"] == 0].sort_values("frame_index")
+    tracks = dict(tuple(dominant.groupby("clip_id")))
+    jobs: dict[str, list[CropJob]] = {}
+    for clip_id in kept["clip_id"]:
+        clip = clips.loc[clip_id]
+        track = tracks.get(clip_id)
+        empty = track is None or track.empty
+        jobs.setdefault(clip["video_id"], []).append(
+            CropJob(
+                clip_id=clip_id,
+                start_frame=int(clip["start_frame"]),
+                end_frame=int(clip["end_frame"]),
+                track_frames=np.zeros(0) if empty else track["frame_index"].to_numpy(),
+                track_boxes=np.zeros((0, 4)) if empty else track[["x1", "y1", "x2", "y2"]].to_numpy(),
+                track_width=1 if empty else int(track["frame_width"].iloc[0]),
+            )
+        )
+    return jobs
+
+
+def finalize_scene(
+    scene: str,
+    cfg: PipelineConfig,
+    ctx: RunContext,
+    catalog: Catalog,
+    target: int | None = None,
+    *,
+    progress: bool = True,
+) -> list[PartRef]:
+    """Rank, apply the budget (``ceil(budget_factor x target)``, target default from the config), write
+    crops of the kept clips (existing folders are skipped) and rewrite the scene's ``candidates`` parts
+    with the final decision. A clip whose crops cannot be written is dropped with reason ``crop_failed``."""
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    from tasks.face_filter.crops import write_video_crops
+
+    ff = cfg.face_filter
+    if target is not None and target < 1:
+        raise ValueError(f"target must be >= 1 clip, got {target}")
+    parts = catalog.part_files("candidates", scene, ctx.run_id)
+    if not parts:
+        return []
+    frames = []
+    for path in parts:
+        df = pq.read_table(path).to_pandas()
+        df["_part"] = path.stem.removeprefix("part-")
+        frames.append(df)
+    cand = pd.concat(frames, ignore_index=True)
+    # Verdicts and quality from the stored measures, under the current rules.
+    cand["measures"] = cand["measures"].map(
+        lambda m: {k: (math.nan if v is None else v) for k, v in (m or [])}
+    )
+    verdicts = [apply_rules(m, ff.rules) for m in cand["measures"]]
+    cand["keep"] = [v.keep for v in verdicts]
+    cand["reason"] = [v.reason for v in verdicts]
+    cand["value"] = [v.value for v in verdicts]
+    cand["quality"] = [face_quality(m) for m in cand["measures"]]
+    cand = apply_budget(cand, ff.budget_for(scene, target))
+    cand[["face_dir", "scene_dir"]] = None
+    cand["n_crops"] = pd.array([None] * len(cand), dtype="Int32")
+
+    kept = cand[cand["keep"]]
+    if len(kept):
+        clips = catalog.read("clips", scene, ctx.run_id)
+        faces = catalog.read("faces", scene, ctx.run_id)
+        media = catalog.read("media", scene, ctx.run_id).set_index("video_id")
+        jobs = _crop_jobs(kept, clips, faces)
+        index = pd.Series(cand.index, index=cand["clip_id"])
+        crops_dir = cfg.storage.crops_dir
+        for video_id, video_jobs in tqdm(
+            jobs.items(), desc=f"crops {scene}", unit="video", disable=not progress
+        ):
+            for res in write_video_crops(media.loc[video_id, "path"], video_jobs, crops_dir, scene, ff.crops):
+                i = index[res.clip_id]
+                if res.error is None:
+                    cand.loc[i, ["face_dir", "scene_dir"]] = [res.face_dir, res.scene_dir]
+                    cand.loc[i, "n_crops"] = res.n_crops
+                else:
+                    cand.loc[i, ["keep", "reason", "value"]] = [False, "crop_failed", math.nan]
+    refs = []
+    for part, rows in cand.groupby("_part", sort=True):
+        records = rows.drop(columns="_part").astype(object).where(rows.notna(), None).to_dict("records")
+        versions = rows["model_version"].dropna()
+        lineage = ctx.lineage(STAGE, versions.iloc[0] if len(versions) else None)
+        table = rows_table("candidates", [{**r, **lineage} for r in records])
+        refs.append(catalog.write("candidates", table, scene=scene, run_id=ctx.run_id, part=str(part)))
+    return refs

@@ -1,0 +1,121 @@
+"""The ``face_filter`` config section: detector, rule list, budget and crop settings (paper 3.2, 4.1).
+
+The rules are an ordered list of ``{name, threshold}`` entries, so a preset or user file can reorder,
+retune or drop them; a clip is kept when it passes every rule, and the first rule it fails is its reason.
+
+    face_filter:
+      detector: {name: scrfd, device: auto}
+      rules:
+        - {name: face_presence, threshold: 0.75}
+        - {name: dominant_face, threshold: 2.0}
+      target: 1800          # final clips per scene; the filter keeps budget_factor x target
+      targets: {Interview: 2500}
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tasks.face_filter.rules import RULES, RuleSpec, default_rules
+
+
+class _Strict(BaseModel):
+    # The same policy as flows.config.Section (unknown keys are errors); not a subclass because
+    # flows/config.py imports this module to build its PipelineConfig.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DetectorSettings(_Strict):
+    """Which registered detector to build (``models.detectors``) and how."""
+
+    name: str = Field(default="scrfd", description="a registered detector (models.detectors.list_detectors)")
+    model_path: Path | None = Field(
+        default=None, description="scrfd: an ONNX file; default: the scrfd-2.5g-kps asset"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="family-specific arguments, e.g. {pack: buffalo_l, root: ~/.insightface} for insightface-pack",
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    det_thresh: float = Field(default=0.5, gt=0, lt=1, description="detections below this score are ignored")
+    nms_thresh: float = Field(default=0.4, gt=0, lt=1)
+    det_size: int = Field(default=640, ge=32, description="detector input side (dynamic-shape models only)")
+    pad: float = Field(default=0.1, ge=0, le=1, description="black border before detection, x longer side")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from models.detectors import list_detectors
+
+        if value not in list_detectors():
+            raise ValueError(f"unknown detector {value!r}; registered: {', '.join(list_detectors())}")
+        return value
+
+    def kwargs(self) -> dict[str, Any]:
+        """Arguments for ``create_detector(self.name, **kwargs)``."""
+        out: dict[str, Any] = {
+            "device": self.device,
+            "det_thresh": self.det_thresh,
+            "nms_thresh": self.nms_thresh,
+            "det_size": self.det_size,
+            "pad": self.pad,
+        }
+        if self.model_path is not None:
+            out["model_path"] = self.model_path
+        return {**out, **self.options}
+
+
+class CropSettings(_Strict):
+    """Face crops and scene frames of kept clips (paper 4.1: 224 x 224 faces, 336 x 504 scenes)."""
+
+    face_size: int = Field(default=224, ge=16, description="side of the square face crops, pixels")
+    margin: float = Field(
+        default=0.3, ge=0, le=3, description="added around the face box: crop side = (1 + margin) x box side"
+    )
+    scene_height: int = Field(default=336, ge=16)
+    scene_width: int = Field(default=504, ge=16)
+    scene_fit: Literal["letterbox", "crop"] = Field(
+        default="letterbox",
+        description="letterbox keeps the whole frame (black bars); crop fills the size, cutting the sides",
+    )
+    jpeg_quality: int = Field(default=95, ge=1, le=100)
+
+
+class FaceFilterConfig(_Strict):
+    """Stage 3: detect faces on each clip's sampled frames, apply the rule list, keep the best
+    ``budget_factor x target`` clips per scene by face quality, and write their crops."""
+
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    rules: list[RuleSpec] = Field(default_factory=default_rules)
+    target: int = Field(default=1800, ge=1, description="final clips per scene (FERV39k: 38,935 / 22)")
+    targets: dict[str, int] = Field(default_factory=dict, description="per-scene targets overriding target")
+    budget_factor: float = Field(default=20.0, gt=0, description="paper 3.2: twenty-fold the final scale")
+    crops: CropSettings = Field(default_factory=CropSettings)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique(cls, value: list[RuleSpec]) -> list[RuleSpec]:
+        names = [r.name for r in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rules listed more than once: {dupes}; known rules: {', '.join(RULES)}")
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in value.items() if v < 1}
+        if bad:
+            raise ValueError(f"targets must be >= 1, got {bad}")
+        return value
+
+    def target_for(self, scene: str) -> int:
+        return self.targets.get(scene, self.target)
+
+    def budget_for(self, scene: str, target: int | None = None) -> int:
+        """How many clips the filter keeps for ``scene``: ``ceil(budget_factor x target)``."""
+        return math.ceil(self.budget_factor * (self.target_for(scene) if target is None else target))

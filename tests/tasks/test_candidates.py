@@ -1,0 +1,152 @@
+"""The stage 2 + 3 shard runner on real footage: manifests written per shard, bad files reported and not
+fatal, reruns skip finished work, the budget and the crops of finalize_scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_catalog.io import Catalog
+from data_catalog.lineage import RunContext
+from data_catalog.sql import query
+from flows.config import load_config
+from models.detectors import create_detector
+from tasks.candidates import finalize_scene, process_shard
+
+SCENE = "Interview"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, demo_media):
+    root = tmp_path_factory.mktemp("work")
+    (root / "corrupt.mp4").write_bytes(b"\x00\x01not a video at all" * 64)
+    (root / "empty.mp4").write_bytes(b"")
+    videos = [
+        {"video_id": "local-single", "scene": SCENE, "local_path": str(demo_media("single-face"))},
+        {"video_id": "local-fnf", "scene": SCENE, "local_path": str(demo_media("face-noface"))},
+        {"video_id": "local-corrupt", "scene": SCENE, "local_path": str(root / "corrupt.mp4")},
+        {"video_id": "local-empty", "scene": SCENE, "local_path": str(root / "empty.mp4")},
+        {"video_id": "yt-x", "scene": SCENE, "local_path": None, "status": "failed"},
+    ]
+    # target 1 x budget_factor 1: of the clips that pass the rules, only the best one stays.
+    cfg = load_config(
+        overrides=[f"storage.root={root}", "face_filter.target=1", "face_filter.budget_factor=1"]
+    )
+    ctx = RunContext.create(cfg.model_dump(mode="json"), run_id="run-test")
+    catalog = Catalog(cfg.storage.catalog_dir)
+    refs = process_shard(videos, SCENE, cfg, ctx, catalog, "0000", progress=False)
+    return {"root": root, "videos": videos, "cfg": cfg, "ctx": ctx, "catalog": catalog, "refs": refs}
+
+
+@pytest.fixture(scope="module")
+def final(setup):
+    s = setup
+    refs = finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
+    return refs, s["catalog"].read("candidates", SCENE).set_index("clip_id")
+
+
+def test_shard_writes_its_four_parts(setup):
+    refs = {r.manifest: r for r in setup["refs"]}
+    assert set(refs) == {"media", "clips", "faces", "candidates"}
+    assert {r.part for r in refs.values()} == {"0000"}
+    assert refs["media"].rows == 5 and refs["clips"].rows == refs["candidates"].rows >= 2
+    faces = setup["catalog"].read("faces", SCENE)
+    assert (faces["model_version"].str.startswith("scrfd:")).all() and (faces["stage"] == "face_filter").all()
+
+
+def test_bad_files_are_reported_not_fatal(setup):
+    media = setup["catalog"].read("media", SCENE).set_index("video_id")
+    assert media.loc["local-corrupt", ["status", "reason"]].tolist() == ["failed", "corrupt"]
+    assert media.loc["local-empty", ["status", "reason"]].tolist() == ["failed", "zero_length"]
+    assert media.loc["yt-x", ["status", "reason"]].tolist() == ["failed", "not_downloaded"]
+    assert media.loc["local-single", "status"] == "ok" and media.loc["local-fnf", "n_clips"] >= 2
+    clips = setup["catalog"].read("clips", SCENE)
+    assert set(clips["video_id"]) == {"local-single", "local-fnf"}
+
+
+def test_pre_budget_candidates_carry_verdicts_and_measures(setup):
+    cand = setup["catalog"].read("candidates", SCENE, latest=True)
+    assert cand["rank"].isna().all()  # not ranked before finalize_scene
+    assert set(cand["reason"].dropna()) == {"face_presence"}
+    assert cand["keep"].sum() >= 2
+    for measures in cand["measures"]:
+        assert {"presence", "dominance", "yaw", "sharpness", "track_iou"} <= dict(measures).keys()
+
+
+def test_rerun_skips_the_finished_shard(setup):
+    s = setup
+    before = {r.path: (r.rows, _mtime(r.path)) for r in s["refs"]}
+    refs = process_shard(s["videos"], SCENE, s["cfg"], s["ctx"], s["catalog"], "0000", progress=False)
+    assert {r.path: (r.rows, _mtime(r.path)) for r in refs} == before
+
+
+def test_a_video_of_another_scene_is_a_clear_error(setup):
+    s = setup
+    video = {**s["videos"][0], "scene": "Lecture"}
+    with pytest.raises(ValueError, match="'local-single' is of scene 'Lecture'"):
+        process_shard([video], SCENE, s["cfg"], s["ctx"], s["catalog"], "0001", progress=False)
+
+
+def test_finalize_applies_the_budget_by_quality(final, setup):
+    refs, cand = final
+    assert [r.part for r in refs] == ["0000"]  # the shard's part, rewritten in place: one row per clip
+    counts = query(setup["catalog"], "select reason, count(*) n from candidates group by reason")
+    assert counts["n"].sum() == len(cand)
+    ranked = cand[cand["rank"].notna()].sort_values("rank")
+    assert len(ranked) >= 2 and list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    assert ranked["quality"].is_monotonic_decreasing
+    best, rest = ranked.iloc[0], ranked.iloc[1:]
+    assert bool(best["keep"]) and pd.isna(best["reason"])
+    assert (~rest["keep"].astype(bool)).all() and (rest["reason"] == "over_budget").all()
+    assert list(rest["value"]) == list(rest["rank"].astype(float))
+
+
+def test_kept_clips_get_crops_that_contain_the_face(final, setup):
+    _, cand = final
+    kept = cand[cand["keep"]]
+    clips = setup["catalog"].read("clips", SCENE).set_index("clip_id")
+    detector = create_detector("scrfd")
+    for clip_id, row in kept.iterrows():
+        root = setup["cfg"].storage.crops_dir
+        assert row["face_dir"] == str(root / "faces" / SCENE / clip_id)
+        assert row["scene_dir"] == str(root / "scenes" / SCENE / clip_id)
+        faces = sorted(p for p in Path(row["face_dir"]).iterdir())
+        scenes = sorted(p for p in Path(row["scene_dir"]).iterdir())
+        assert row["n_crops"] == len(faces) == len(scenes) == clips.loc[clip_id, "n_frames"]
+        for path in (faces[0], faces[-1]):
+            image = cv2.imread(str(path))[:, :, ::-1]
+            assert image.shape == (224, 224, 3)
+            assert len(detector.detect(np.ascontiguousarray(image))) == 1
+        assert cv2.imread(str(scenes[0])).shape == (336, 504, 3)
+    assert cand[~cand["keep"]]["face_dir"].isna().all()
+
+
+def test_finalize_rerun_skips_existing_crops_and_gives_the_same_rows(final, setup):
+    _, cand = final
+    s = setup
+    face_dir = cand[cand["keep"]]["face_dir"].iloc[0]
+    first = sorted(Path(face_dir).iterdir())[0]
+    mtime = first.stat().st_mtime_ns
+    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
+    again = s["catalog"].read("candidates", SCENE).set_index("clip_id")
+    cols = ["keep", "reason", "rank", "face_dir", "n_crops"]
+    assert again[cols].astype(str).equals(cand[cols].astype(str))
+    assert first.stat().st_mtime_ns == mtime
+
+
+def test_target_argument_overrides_the_config(setup, final):
+    s = setup
+    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], target=5, progress=False)
+    cand = s["catalog"].read("candidates", SCENE)
+    assert "over_budget" not in set(cand["reason"].dropna())
+    with pytest.raises(ValueError, match="target must be >= 1"):
+        finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], target=0, progress=False)
+    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)  # back to the config's budget
+
+
+def _mtime(path) -> int:
+    return Path(path).stat().st_mtime_ns
