@@ -1,0 +1,208 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from data_catalog.formats.ferv39k_release import (
+    BENCHMARK_LABEL_ORDER,
+    export_release,
+    import_release,
+    stratified_split,
+)
+from data_catalog.io import Catalog
+from data_catalog.lineage import RunContext
+from data_catalog.schemas import get_manifest
+from flows.cli import app
+
+# (scene, emotion, clip folder, split, frames): folder names repeat across scenes and expressions, as the
+# release numbers clips within each (scene, expression).
+RELEASE = [
+    ("Terror", "Fear", "0001", "train", 3),
+    ("Terror", "Fear", "0002", "test", 4),
+    ("Terror", "Happy", "0001", "train", 2),
+    ("Liveshow", "Happy", "0001", "train", 5),
+    ("Liveshow", "Sad", "0001", "test", 3),
+    ("Argue", "Angry", "0007", "train", 2),
+]
+
+
+def _jpeg(path: Path, seed: int, size: tuple[int, int] = (16, 16)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, quality=80)
+
+
+def _release(root: Path, entries=RELEASE, extra_lines: dict[str, list[str]] | None = None) -> Path:
+    for k, (scene, emotion, clip, _, frames) in enumerate(entries):
+        for f in range(frames):
+            _jpeg(root / "2_ClipsforFaceCrop" / scene / emotion / clip / f"{f + 1:03d}.jpg", k * 100 + f)
+            _jpeg(root / "3_ClipsforScenImages" / scene / emotion / clip / f"{f + 1:03d}.jpg", k, (24, 16))
+    for split in ("train", "test"):
+        lines = [f"{s}/{e}/{c} {e}" for s, e, c, sp, _ in entries if sp == split]
+        lines += (extra_lines or {}).get(split, [])
+        path = root / "4_setups" / "All_scenes" / f"{split}_All.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _ctx(run_id: str) -> RunContext:
+    return RunContext.create({"import": "ferv39k"}, run_id=run_id)
+
+
+def _manifests(catalog: Catalog) -> pd.DataFrame:
+    labels = catalog.read("labels", latest=True)[
+        ["clip_id", "scene", "scenario", "label", "label_index", "split"]
+    ]
+    return labels.sort_values("clip_id").reset_index(drop=True)
+
+
+def test_import_reads_clips_candidates_and_labels(tmp_path):
+    catalog = Catalog(tmp_path / "catalog")
+    result = import_release(_release(tmp_path / "FERV39k"), catalog, _ctx("import-a"), fps=25)
+    assert result.n_clips == 6 and result.problems == [] and result.splits == {"train": 4, "test": 2}
+    labels = _manifests(catalog)
+    # Folder names collide across scenes, so every id is qualified by scene and expression.
+    assert labels["clip_id"].tolist() == sorted(f"{s}-{e}-{c}" for s, e, c, _, _ in RELEASE)
+    row = labels.set_index("clip_id").loc["Terror-Fear-0002"]
+    assert (row["scene"], row["scenario"], row["label"], row["label_index"], row["split"]) == (
+        "Terror", "AI", "Fear", 2, "test"
+    )  # fmt: skip
+    clips = catalog.read("clips").set_index("clip_id")
+    assert clips.loc["Liveshow-Happy-0001", "n_frames"] == 5
+    assert clips.loc["Liveshow-Happy-0001", "duration"] == pytest.approx(0.2)
+    cand = catalog.read("candidates").set_index("clip_id")
+    assert cand["keep"].all() and cand.loc["Terror-Fear-0002", "n_crops"] == 4
+    assert Path(cand.loc["Terror-Fear-0002", "face_dir"]).is_dir()
+    assert Path(cand.loc["Terror-Fear-0002", "scene_dir"]).is_dir()
+    assert set(catalog.read("labels")["source"]) == {"ferv39k"}
+
+
+def test_import_records_bad_lines_and_missing_crops_and_loses_nothing_else(tmp_path):
+    extra = {
+        "train": ["Atlantis/Happy/0001 Happy", "Terror/Fear/0009 Fear", "Terror/Sad/0003 Happy", "garbage"],
+        "test": ["Terror/Joy/0001 Joy"],
+    }
+    catalog = Catalog(tmp_path / "catalog")
+    result = import_release(_release(tmp_path / "rel", extra_lines=extra), catalog, _ctx("import-b"))
+    reasons = sorted(p.reason for p in result.problems)
+    assert reasons == ["label_folder_mismatch", "malformed_line", "malformed_line", "unknown_scene"]
+    assert {p.where for p in result.problems} >= {"train_All.csv:5", "test_All.csv:3"}
+    assert result.n_clips == 7 and result.n_missing_crops == 1
+    cand = catalog.read("candidates").set_index("clip_id")
+    assert not cand.loc["Terror-Fear-0009", "keep"]
+    assert cand.loc["Terror-Fear-0009", "reason"] == "missing_face_crops"
+    assert cand["keep"].sum() == 6
+
+
+def test_importing_again_replaces_instead_of_duplicating(tmp_path):
+    release = _release(tmp_path / "rel")
+    catalog = Catalog(tmp_path / "catalog")
+    import_release(release, catalog, _ctx("import-c"))
+    import_release(release, catalog, _ctx("import-c"))
+    assert len(catalog.read("labels")) == len(catalog.read("clips")) == 6
+
+
+def test_a_folder_that_is_no_release_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no 2_ClipsforFaceCrop"):
+        import_release(tmp_path, Catalog(tmp_path / "catalog"), _ctx("import-d"))
+
+
+def test_export_then_import_round_trips_ids_scenes_labels_and_splits(tmp_path):
+    first = Catalog(tmp_path / "a")
+    import_release(_release(tmp_path / "rel"), first, _ctx("import-e"))
+    out = tmp_path / "export"
+    result = export_release(first, out, mode="hardlink")
+    assert (result.n_train, result.n_test, result.skipped) == (4, 2, {})
+    frame = out / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "Terror-Fear-0002" / "004.jpg"
+    assert frame.stat().st_nlink >= 2  # a hard link to the source crop, not a copy
+    assert (out / "3_ClipsforScenImages" / "Terror" / "Fear" / "Terror-Fear-0002" / "001.jpg").is_file()
+
+    release_lines = (out / "4_setups" / "All_scenes" / "test_All.csv").read_text().splitlines()
+    assert release_lines == ["Liveshow/Sad/Liveshow-Sad-0001 Sad", "Terror/Fear/Terror-Fear-0002 Fear"]
+    index_lines = (out / "4_setups" / "All_scenes" / "train.csv").read_text().splitlines()
+    happy = [line for line in index_lines if "/Happy/" in line]
+    assert len(index_lines) == 4 and all(
+        line.endswith(f" {BENCHMARK_LABEL_ORDER.index('Happy')}") for line in happy
+    )
+    for line in index_lines:  # MAE-DFER reads these paths as they are
+        assert Path(line.rsplit(" ", 1)[0]).is_dir()
+    assert (out / "4_setups" / "22_scenes" / "Terror" / "train_Terror.csv").read_text().count("\n") == 2
+    assert (out / "4_setups" / "4_scenarios" / "AI" / "test_AI.csv").read_text().count("\n") == 1
+
+    second = Catalog(tmp_path / "b")
+    back = import_release(out, second, _ctx("import-f"))
+    assert back.problems == [] and back.n_missing_crops == 0
+    pd.testing.assert_frame_equal(_manifests(second), _manifests(first))
+
+
+def test_export_of_predicted_labels_uses_a_stratified_split_and_skips_clips_without_crops(tmp_path):
+    catalog = Catalog(tmp_path / "catalog")
+    ctx = _ctx("run-x")
+    crops = tmp_path / "crops"
+    candidates, selections = [], []
+    for i in range(20):
+        clip_id = f"vid{i:02d}_{i * 10}-{i * 10 + 8}"
+        face_dir = crops / clip_id
+        if i != 19:  # the last clip lost its crops
+            _jpeg(face_dir / "000.jpg", i)
+        base = {"clip_id": clip_id, "scene": "War", **ctx.lineage("t")}
+        candidates.append(
+            {**base, "video_id": f"vid{i:02d}", "keep": True, "measures": {}, "face_dir": str(face_dir)}
+        )
+        selections.append({**base, "label": "Sad" if i < 10 else "Angry", "selected": True, "order": i})
+    schema = get_manifest("candidates").schema
+    catalog.write(
+        "candidates", pa.Table.from_pylist(candidates, schema=schema), scene="War", run_id=ctx.run_id
+    )
+    catalog.write("selections", selections, scene="War", run_id=ctx.run_id)
+
+    result = export_release(catalog, tmp_path / "out", mode="copy", seed=5)
+    assert result.label_source == "selections" and result.skipped == {"no_face_dir": 1, "no_scene_images": 19}
+    assert (result.n_train, result.n_test) == (15, 4)
+    test = (tmp_path / "out" / "4_setups" / "All_scenes" / "test_All.csv").read_text().splitlines()
+    assert sum(" Sad" in t for t in test) == 2 and sum(" Angry" in t for t in test) == 2
+    copied = next((tmp_path / "out" / "2_ClipsforFaceCrop" / "War" / "Sad").glob("*/000.jpg"))
+    assert copied.stat().st_nlink == 1
+
+    rerun = export_release(catalog, tmp_path / "out", mode="copy", seed=5)
+    assert rerun.n_reused == 19 and (rerun.n_train, rerun.n_test) == (15, 4)
+    assert (tmp_path / "out" / "4_setups" / "All_scenes" / "test_All.csv").read_text().splitlines() == test
+
+
+def test_stratified_split_is_seeded_and_80_20_per_scene_and_label():
+    labels = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(60)],
+            "scene": ["War"] * 30 + ["Crime"] * 30,
+            "label": ["Sad", "Happy", "Fear"] * 20,
+        }
+    )
+    split = stratified_split(labels, 0.2, seed=1)
+    assert (
+        labels.assign(split=split).groupby(["scene", "label"])["split"].apply(lambda s: (s == "test").sum())
+        == 2
+    ).all()
+    assert split.equals(stratified_split(labels.sample(frac=1, random_state=0), 0.2, seed=1).sort_index())
+    assert not split.equals(stratified_split(labels, 0.2, seed=2))
+
+
+def test_cli_import_then_export(tmp_path):
+    release = _release(tmp_path / "rel")
+    runner = CliRunner()
+    root = f"storage.root={tmp_path / 'work'}"
+    result = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])
+    assert result.exit_code == 0, result.output
+    assert "imported 6 clips (test 2, train 4)" in result.output
+    again = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])
+    assert again.exit_code == 0 and len(Catalog(tmp_path / "work" / "catalog").read("labels")) == 6
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", str(out), "--layout", "ferv39k", "--mode", "copy", "--set", root])
+    assert result.exit_code == 0, result.output
+    assert "exported 4 train + 2 test clips" in result.output
+    bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])
+    assert bad.exit_code != 0 and "unknown layout 'dfew'" in str(bad.exception)
