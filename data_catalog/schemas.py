@@ -65,6 +65,7 @@ VIDEOS = _manifest(
     _req("scene", pa.string()),
     _req("scenario", pa.string()),
     _req("status", pa.string()),  # one of VIDEO_STATUSES
+    _opt("reason", pa.string()),  # snake_case, why not_selected or failed, e.g. 'over_scene_target', 'http_404'
     _opt("error", pa.string()),
     _opt("local_path", pa.string()),
     _opt("bytes", pa.int64()),
@@ -154,10 +155,12 @@ FER_SCORES = _manifest(
     "Stage 4 (refine): the FER refiner's 7-class probabilities per kept clip.",
     _req("clip_id", pa.string()),
     _req("scene", pa.string()),
-    _req("probs", pa.list_(pa.float32())),  # in keywords/emotions.yaml index order
-    _req("label", pa.string()),
-    _req("confidence", pa.float32()),
-    _req("entropy", pa.float32()),
+    _req("status", pa.string()),  # 'ok', or 'failed' with a reason and null scores
+    _opt("reason", pa.string()),  # snake_case, e.g. 'face_dir_missing', 'no_face_crops', 'unreadable_crop'
+    _opt("probs", pa.list_(pa.float32())),  # in keywords/emotions.yaml index order
+    _opt("label", pa.string()),
+    _opt("confidence", pa.float32()),
+    _opt("entropy", pa.float32()),
     _req("n_frames", pa.int32()),
     _req("model_name", pa.string()),
     _req("device", pa.string()),
@@ -175,8 +178,21 @@ SELECTIONS = _manifest(
     _opt("clip_path", pa.string()),  # the encoded clip (mp4) for annotation
 )
 
+LABELS = _manifest(
+    "labels",
+    ("clip_id",),
+    "Stage 5 (annotate) or an imported release: the final expression label of each clip.",
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("scenario", pa.string()),
+    _req("label", pa.string()),
+    _req("label_index", pa.int32()),  # in keywords/emotions.yaml index order
+    _req("source", pa.string()),  # e.g. 'ferv39k' (imported release), 'wwta' (aggregated annotation)
+    _opt("split", pa.string()),  # 'train' / 'test' where the source fixes one (the release's own split)
+)
+
 MANIFESTS: dict[str, Manifest] = {
-    m.name: m for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS)
+    m.name: m for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS, LABELS)
 }
 
 

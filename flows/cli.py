@@ -13,6 +13,10 @@ from typing import Annotated
 
 import typer
 
+from data_catalog.assets import cli as assets_cli
+from tasks.crawl.cli import crawl_cmd
+from tasks.report import register_commands as register_report_commands
+
 app = typer.Typer(
     help="Build multi-scene facial-expression video datasets the way FERV39k was built.",
     no_args_is_help=True,
@@ -23,6 +27,9 @@ catalog_app = typer.Typer(help="Query and inspect the manifest catalog.", no_arg
 config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
+app.command("crawl")(crawl_cmd)
+app.add_typer(assets_cli(), name="assets")
+register_report_commands(app)  # report, export, import
 
 ConfigFile = Annotated[
     Path | None, typer.Option("--config", "-c", help="A YAML config file (overrides the preset).")

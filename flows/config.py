@@ -18,7 +18,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from data_catalog.assets import AssetsConfig
 from data_catalog.lineage import config_hash
+from tasks.crawl.config import CrawlConfig
+from tasks.face_filter.config import FaceFilterConfig
+from tasks.refine import RefineConfig
+from tasks.segment import SegmentConfig
+from tasks.subsample import SubsampleConfig
 
 
 class ConfigError(ValueError):
@@ -73,9 +79,15 @@ class PipelineConfig(Section):
     """The whole configuration. Stages add their section here."""
 
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
+    crawl: CrawlConfig = Field(default_factory=CrawlConfig)
+    refine: RefineConfig = Field(default_factory=RefineConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    face_filter: FaceFilterConfig = Field(default_factory=FaceFilterConfig)
+    subsample: SubsampleConfig = Field(default_factory=SubsampleConfig)
 
     def hash(self) -> str:
-        return config_hash(self.model_dump(mode="json", exclude={"storage"}))
+        return config_hash(self.model_dump(mode="json", exclude={"storage", "assets"}))  # locations only
 
 
 def list_presets() -> list[str]:
