@@ -65,7 +65,9 @@ VIDEOS = _manifest(
     _req("scene", pa.string()),
     _req("scenario", pa.string()),
     _req("status", pa.string()),  # one of VIDEO_STATUSES
-    _opt("reason", pa.string()),  # snake_case, why not_selected or failed, e.g. 'over_scene_target', 'http_404'
+    _opt(
+        "reason", pa.string()
+    ),  # snake_case, why not_selected or failed, e.g. 'over_scene_target', 'http_404'
     _opt("error", pa.string()),
     _opt("local_path", pa.string()),
     _opt("bytes", pa.int64()),

@@ -220,7 +220,8 @@ def finalize_scene(
     *,
     progress: bool = True,
 ) -> list[PartRef]:
-    """Rank, apply the budget (``ceil(budget_factor x target)``, target default from the config), write
+    """Rank, apply the budget (``ceil(budget_factor x target)``, target default
+    ``cfg.subsample.target_for(scene)``), write
     crops of the kept clips (existing folders are skipped) and rewrite the scene's ``candidates`` parts
     with the final decision. A clip whose crops cannot be written is dropped with reason ``crop_failed``."""
     import pyarrow.parquet as pq
@@ -229,8 +230,7 @@ def finalize_scene(
     from tasks.face_filter.crops import write_video_crops
 
     ff = cfg.face_filter
-    if target is not None and target < 1:
-        raise ValueError(f"target must be >= 1 clip, got {target}")
+    budget = ff.budget_for(cfg.subsample.target_for(scene) if target is None else target)
     parts = catalog.part_files("candidates", scene, ctx.run_id)
     if not parts:
         return []
@@ -249,7 +249,7 @@ def finalize_scene(
     cand["reason"] = [v.reason for v in verdicts]
     cand["value"] = [v.value for v in verdicts]
     cand["quality"] = [face_quality(m) for m in cand["measures"]]
-    cand = apply_budget(cand, ff.budget_for(scene, target))
+    cand = apply_budget(cand, budget)
     cand[["face_dir", "scene_dir"]] = None
     cand["n_crops"] = pd.array([None] * len(cand), dtype="Int32")
 

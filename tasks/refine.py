@@ -122,9 +122,19 @@ def _existing(catalog: Catalog, scene: str, run_id: str, part: str) -> PartRef:
 
 
 def refine_scene(
-    scene: str, cfg: RefineConfig, ctx: RunContext, catalog: Catalog, *, part: str = "0000", refiner=None
+    scene: str,
+    cfg: RefineConfig,
+    ctx: RunContext,
+    catalog: Catalog,
+    *,
+    part: str = "0000",
+    refiner=None,
+    input_run_id: str | None = None,
 ) -> PartRef:
     """Score the scene's kept candidates and write one ``fer_scores`` part; a finished part is skipped.
+
+    Candidates are read from run ``input_run_id`` (the build-candidates flow passes its own run), or the
+    latest row per clip over all runs when None.
 
     ``refiner`` lets a caller reuse a loaded model across scenes (default: ``cfg.create()``).
     """
@@ -132,7 +142,7 @@ def refine_scene(
 
     if catalog.has_part("fer_scores", scene, ctx.run_id, part):
         return _existing(catalog, scene, ctx.run_id, part)
-    table = catalog.read_table("candidates", scene=scene, latest=True)
+    table = catalog.read_table("candidates", scene=scene, run_id=input_run_id, latest=True)
     clips = [r for r in table.select(["clip_id", "keep", "face_dir"]).to_pylist() if r["keep"]]
     rows: list[dict] = []
     if clips:

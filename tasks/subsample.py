@@ -86,18 +86,21 @@ class SubsampleConfig(BaseModel):
             return release_prior(scene, split=self.prior_split)
         return normalise(self.prior)
 
+    def target_for(self, scene: str) -> int:
+        """The final dataset size for ``scene`` (the one place targets live; the face filter keeps 20x this,
+        the subsampling ``factor`` x this)."""
+        if scene in self.targets:
+            return self.targets[scene]
+        sizes = release_scene_sizes()
+        if scene not in sizes:
+            raise ValueError(
+                f"scene {scene!r} has no size in the FERV39k release; set subsample.targets.{scene}"
+            )
+        return sizes[scene]
+
     def size_for(self, scene: str) -> int:
         """Clips ``scene`` keeps: ``factor`` x its target."""
-        if scene in self.targets:
-            target = self.targets[scene]
-        else:
-            sizes = release_scene_sizes()
-            if scene not in sizes:
-                raise ValueError(
-                    f"scene {scene!r} has no size in the FERV39k release; set subsample.targets.{scene}"
-                )
-            target = sizes[scene]
-        return math.floor(self.factor * target + 0.5)
+        return math.floor(self.factor * self.target_for(scene) + 0.5)
 
 
 def normalise(weights: Mapping[str, float]) -> dict[str, float]:
@@ -247,26 +250,33 @@ def scene_seed(seed: int, scene: str) -> int:
     return zlib.crc32(f"{seed}/{scene}".encode())
 
 
-def scored_clips(catalog: Catalog, scene: str) -> pd.DataFrame:
-    """The scene's clips the refiner scored successfully (latest score per clip)."""
-    scores = catalog.read("fer_scores", scene=scene, latest=True)
+def scored_clips(catalog: Catalog, scene: str, run_id: str | None = None) -> pd.DataFrame:
+    """The scene's clips the refiner scored successfully (latest score per clip; one run's when given)."""
+    scores = catalog.read("fer_scores", scene=scene, run_id=run_id, latest=True)
     if "status" in scores.columns:
         scores = scores[scores["status"] == "ok"]
     return scores[["clip_id", "scene", "label"]].reset_index(drop=True)
 
 
 def subsample_scene(
-    scene: str, cfg: SubsampleConfig, ctx: RunContext, catalog: Catalog, *, force: bool = False
+    scene: str,
+    cfg: SubsampleConfig,
+    ctx: RunContext,
+    catalog: Catalog,
+    *,
+    force: bool = False,
+    input_run_id: str | None = None,
 ) -> PartRef:
     """Read the scene's ``fer_scores``, select ``cfg.size_for(scene)`` clips, write ``selections`` (every
-    scored clip, ``selected`` True/False, ``order`` among the selected). A part already written by this run
+    scored clip, ``selected`` True/False, ``order`` among the selected); scores of run ``input_run_id``, or the
+    latest per clip over all runs when None. A part already written by this run
     is finished work: it is returned as is unless ``force``."""
     if catalog.has_part("selections", scene, ctx.run_id, PART) and not force:
         path = catalog.part_path("selections", scene, ctx.run_id, PART)
         return PartRef(
             "selections", scene, ctx.run_id, PART, str(path), pq.ParquetFile(path).metadata.num_rows
         )
-    scores = scored_clips(catalog, scene)
+    scores = scored_clips(catalog, scene, input_run_id)
     result = subsample(scores, cfg.prior_for(scene), cfg.size_for(scene), scene_seed(cfg.seed, scene))
     order = {clip: i for i, clip in enumerate(result.selected)}
     lineage = ctx.lineage(STAGE)

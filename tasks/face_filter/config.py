@@ -87,12 +87,10 @@ class CropSettings(_Strict):
 
 class FaceFilterConfig(_Strict):
     """Stage 3: detect faces on each clip's sampled frames, apply the rule list, keep the best
-    ``budget_factor x target`` clips per scene by face quality, and write their crops."""
+    ``budget_factor x target`` clips per scene by face quality (the target is ``subsample.targets``), and write their crops."""
 
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     rules: list[RuleSpec] = Field(default_factory=default_rules)
-    target: int = Field(default=1800, ge=1, description="final clips per scene (FERV39k: 38,935 / 22)")
-    targets: dict[str, int] = Field(default_factory=dict, description="per-scene targets overriding target")
     budget_factor: float = Field(default=20.0, gt=0, description="paper 3.2: twenty-fold the final scale")
     crops: CropSettings = Field(default_factory=CropSettings)
 
@@ -105,17 +103,9 @@ class FaceFilterConfig(_Strict):
             raise ValueError(f"rules listed more than once: {dupes}; known rules: {', '.join(RULES)}")
         return value
 
-    @field_validator("targets")
-    @classmethod
-    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
-        bad = {k: v for k, v in value.items() if v < 1}
-        if bad:
-            raise ValueError(f"targets must be >= 1, got {bad}")
-        return value
-
-    def target_for(self, scene: str) -> int:
-        return self.targets.get(scene, self.target)
-
-    def budget_for(self, scene: str, target: int | None = None) -> int:
-        """How many clips the filter keeps for ``scene``: ``ceil(budget_factor x target)``."""
-        return math.ceil(self.budget_factor * (self.target_for(scene) if target is None else target))
+    def budget_for(self, target: int) -> int:
+        """How many clips the filter keeps for a scene whose final target is ``target`` clips:
+        ``ceil(budget_factor x target)``. The target itself is ``subsample.target_for(scene)``."""
+        if target < 1:
+            raise ValueError(f"target must be >= 1 clip, got {target}")
+        return math.ceil(self.budget_factor * target)

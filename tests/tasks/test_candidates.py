@@ -34,7 +34,7 @@ def setup(tmp_path_factory, demo_media):
     ]
     # target 1 x budget_factor 1: of the clips that pass the rules, only the best one stays.
     cfg = load_config(
-        overrides=[f"storage.root={root}", "face_filter.target=1", "face_filter.budget_factor=1"]
+        overrides=[f"storage.root={root}", f"subsample.targets={{{SCENE}: 1}}", "face_filter.budget_factor=1"]
     )
     ctx = RunContext.create(cfg.model_dump(mode="json"), run_id="run-test")
     catalog = Catalog(cfg.storage.catalog_dir)

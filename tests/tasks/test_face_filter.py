@@ -195,9 +195,10 @@ def test_config_rejects_unknown_or_repeated_rules():
         FaceFilterConfig(rules=[{"name": "smile", "threshold": 1}])
     with pytest.raises(ValueError, match="more than once"):
         FaceFilterConfig(rules=[{"name": "max_yaw", "threshold": 1}, {"name": "max_yaw", "threshold": 2}])
-    cfg = FaceFilterConfig(target=100, targets={"Interview": 7})
-    assert cfg.budget_for("Interview") == 140 and cfg.budget_for("Lecture") == 2000
-    assert cfg.budget_for("Lecture", target=3) == 60
+    cfg = FaceFilterConfig()
+    assert cfg.budget_for(7) == 140 and cfg.budget_for(3) == 60
+    with pytest.raises(ValueError, match="target must be >= 1"):
+        cfg.budget_for(0)
 
 
 def test_budget_keeps_the_best_and_marks_the_rest_over_budget():
