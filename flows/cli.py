@@ -114,6 +114,55 @@ def catalog_ls(config: ConfigFile = None, preset: Preset = "default", set_: Over
         typer.echo(f"{name:<12} {len(files):>5} parts {rows:>9} rows")
 
 
+@app.command("build-candidates")
+def build_candidates_cmd(
+    scene: Annotated[str, typer.Option("--scene", help="The scene to build (see `ferv scenes`).")],
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="Replace the configured engines: a search prefix, URL, urls:<file> or local:<dir>.",
+        ),
+    ] = None,
+    target: Annotated[
+        int | None, typer.Option(help="Final clips for the scene (overrides subsample.targets).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="One seed for crawl balance, segmentation and subsampling.")
+    ] = None,
+    no_crawl: Annotated[bool, typer.Option("--no-crawl", help="Use the videos already downloaded.")] = False,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Crawl, segment, face-filter, refine and subsample one scene (Prefect flow `build-candidates`)."""
+    from flows.build_candidates import build_candidates
+
+    result = build_candidates(
+        scene, sources=source, target=target, seed=seed, preset=preset,
+        config_file=str(config) if config else None, overrides=set_, crawl=not no_crawl,
+    )  # fmt: skip
+    typer.echo(f"run {result.run_id}: {result.n_videos} videos in {result.n_shards} shards")
+    typer.echo(f"summary: {result.summary_path}")
+
+
+@app.command("demo")
+def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides = None) -> None:
+    """Run build-candidates on the bundled demo footage (offline; minutes on two cores)."""
+    from flows.build_candidates import build_candidates
+    from flows.demo import DEMO_SCENE, prepare_footage
+
+    cfg = resolve_config(config, preset, set_)
+    footage = prepare_footage(cfg.storage.root, cfg.storage.cache_dir)
+    result = build_candidates(
+        DEMO_SCENE, sources=[f"local:{footage.resolve()}"], preset=preset,
+        config_file=str(config) if config else None, overrides=set_,
+    )  # fmt: skip
+    typer.echo(f"run {result.run_id}: {result.n_videos} demo videos")
+    typer.echo(f"catalog: {cfg.storage.catalog_dir}   crops: {cfg.storage.crops_dir}")
+    typer.echo(f"summary: {result.summary_path}")
+
+
 def main() -> None:
     """Entry point: user errors (bad input, bad config) print one clear line and exit 2."""
     try:

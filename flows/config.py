@@ -75,6 +75,13 @@ class StorageConfig(Section):
         return self.root / "reports"
 
 
+class DistributionConfig(Section):
+    """Where and how wide the heavy stages run (the flows' business, never a task's)."""
+
+    shard_size: int = Field(default=8, ge=1, description="videos per segment + face-filter task run")
+    workers: int = Field(default=1, ge=1, description="shards processed at once (threads)")
+
+
 class PipelineConfig(Section):
     """The whole configuration. Stages add their section here."""
 
@@ -85,6 +92,7 @@ class PipelineConfig(Section):
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
     face_filter: FaceFilterConfig = Field(default_factory=FaceFilterConfig)
     subsample: SubsampleConfig = Field(default_factory=SubsampleConfig)
+    distribution: DistributionConfig = Field(default_factory=DistributionConfig)
 
     def hash(self) -> str:
         return config_hash(self.model_dump(mode="json", exclude={"storage", "assets"}))  # locations only

@@ -180,7 +180,9 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> MediaInfo:
                 "truncated", f"{path}: demuxing stopped after {n_packets} frames ({exc})"
             ) from None
         declared = stream.frames
-        if declared and n_packets < declared:
+        # Encoders and muxers often declare a few frames more than they store (edit lists, dropped
+        # trailing frames): only a real shortfall is a truncated file.
+        if declared and declared - n_packets > max(5, 0.05 * declared):
             raise MediaError(
                 "truncated", f"{path}: the header declares {declared} frames, the file holds {n_packets}"
             )
