@@ -58,7 +58,13 @@ def to_table(manifest: Manifest, rows: pd.DataFrame | Sequence[Mapping] | pa.Tab
         table = pa.Table.from_pandas(rows, preserve_index=False)
     else:
         rows = list(rows)
-        table = pa.Table.from_pylist(rows) if rows else manifest.schema.empty_table()
+        # Columns are the union of every row's keys (from_pylist alone takes the first row's keys only).
+        names = list(dict.fromkeys(k for row in rows for k in row))
+        table = (
+            pa.Table.from_pydict({n: [row.get(n) for row in rows] for n in names})
+            if rows
+            else manifest.schema.empty_table()
+        )
     names = set(table.column_names)
     expected = set(manifest.schema.names)
     extra = sorted(names - expected)

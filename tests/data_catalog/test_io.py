@@ -1,6 +1,7 @@
 import os
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -136,3 +137,11 @@ def test_bad_sql_names_the_statement(tmp_path):
 def test_empty_writes_are_valid_parts(tmp_path, ctx):
     ref = Catalog(tmp_path).write("clips", pa.Table.from_pylist([]), scene="War", run_id="r1")
     assert ref.rows == 0
+
+
+def test_a_column_present_only_in_later_rows_is_kept(tmp_path, ctx):
+    first = _video("a", "War", 1.0, ctx)
+    second = _video("b", "War", 2.0, ctx, title="only here")
+    Catalog(tmp_path).write("videos", [first, second], scene="War", run_id="r1")
+    df = Catalog(tmp_path).read("videos").set_index("video_id")
+    assert df.loc["b", "title"] == "only here" and pd.isna(df.loc["a", "title"])
