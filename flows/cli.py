@@ -8,13 +8,13 @@ ferv catalog sql "select scene, count(*), sum(duration) from videos group by sce
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from data_catalog.assets import cli as assets_cli
-from tasks.crawl.cli import crawl_cmd
+from flows.crawl_cli import crawl_cmd
+from flows.options import ConfigFile, Overrides, Preset, resolve_config
 from tasks.report import register_commands as register_report_commands
 
 app = typer.Typer(
@@ -30,22 +30,6 @@ app.add_typer(config_app, name="config")
 app.command("crawl")(crawl_cmd)
 app.add_typer(assets_cli(), name="assets")
 register_report_commands(app)  # report, export, import
-
-ConfigFile = Annotated[
-    Path | None, typer.Option("--config", "-c", help="A YAML config file (overrides the preset).")
-]
-Preset = Annotated[str, typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")]
-Overrides = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override one key, e.g. --set storage.root=/data/ferv (repeatable)."),
-]
-
-
-def resolve_config(config: Path | None, preset: str, overrides: list[str] | None):
-    """The layered config the command runs with (see flows/config.py)."""
-    from flows.config import load_config
-
-    return load_config(preset=preset, user_file=config, overrides=overrides)
 
 
 @app.command("scenes")

@@ -15,24 +15,12 @@ from typing import Annotated
 
 import typer
 
+from flows.options import ConfigFile, Overrides, Preset, resolve_config
+
 LAYOUTS = ("ferv39k",)
 
-ConfigFile = Annotated[
-    Path | None, typer.Option("--config", "-c", help="A YAML config file (overrides the preset).")
-]
-Preset = Annotated[str, typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")]
-Overrides = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override one key, e.g. --set storage.root=/data/ferv (repeatable)."),
-]
 
 import_app = typer.Typer(help="Import a published dataset into the catalog.", no_args_is_help=True)
-
-
-def _config(config: Path | None, preset: str, overrides: list[str] | None):
-    from flows.cli import resolve_config
-
-    return resolve_config(config, preset, overrides)
 
 
 def export_cmd(
@@ -56,7 +44,7 @@ def export_cmd(
     from data_catalog.formats.ferv39k_release import export_release
     from data_catalog.io import Catalog
 
-    cfg = _config(config, preset, set_)
+    cfg = resolve_config(config, preset, set_)
     result = export_release(
         Catalog(cfg.storage.catalog_dir),
         out_dir,
@@ -88,7 +76,7 @@ def import_ferv39k(
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext
 
-    cfg = _config(config, preset, set_)
+    cfg = resolve_config(config, preset, set_)
     # One run id per release folder: importing it again replaces its rows instead of adding a copy.
     digest = hashlib.sha256(str(release_dir.resolve()).encode()).hexdigest()[:8]
     ctx = RunContext.create(cfg.model_dump(mode="json"), run_id=f"import-ferv39k-{digest}")

@@ -9,10 +9,11 @@ Registered in flows/cli.py; heavy libraries load only when the command runs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from flows.options import ConfigFile, Overrides, Preset, resolve_config
 
 
 def crawl_cmd(
@@ -33,14 +34,9 @@ def crawl_cmd(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also retry the videos whose download failed before.")
     ] = False,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="A YAML config file.")] = None,
-    preset: Annotated[
-        str, typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")
-    ] = "default",
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override one key, e.g. --set crawl.seed=3 (repeatable)."),
-    ] = None,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow `crawl`.")] = False,
 ) -> None:
     """Discover videos per scene, balance hours per scene, download and verify the selection."""
@@ -57,10 +53,9 @@ def crawl_cmd(
 
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext
-    from flows.config import load_config
     from tasks.crawl.stage import crawl, format_report
 
-    cfg = load_config(preset=preset, user_file=config, overrides=overrides)
+    cfg = resolve_config(config, preset, overrides)
     ctx = RunContext.create(cfg.model_dump(mode="json", exclude={"storage"}))
     result = crawl(
         Catalog(cfg.storage.catalog_dir),
