@@ -499,7 +499,7 @@ def cli() -> "typer.Typer":  # annotations stay live: typer reads the local opti
     registry_opt = typer.Option("--registry", help="A registry TOML file instead of the packaged one.")
 
     def context(config, preset, overrides, registry_file) -> tuple[Registry, Path, AssetsConfig]:
-        from flows.cli import resolve_config
+        from flows.options import resolve_config
 
         cfg = resolve_config(config, preset, overrides)
         return load_registry(registry_file), cfg.storage.cache_dir, getattr(cfg, "assets", AssetsConfig())

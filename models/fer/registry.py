@@ -10,40 +10,18 @@ Adding a refiner touches one file: decorate a factory that returns a :class:`mod
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
+
+from models.registry import Registry
 
 if TYPE_CHECKING:
     from models.fer.refiner import Refiner
 
-Factory = TypeVar("Factory", bound=Callable[..., "Refiner"])
+_REGISTRY: Registry[Refiner] = Registry("FER refiner")
 
-_REFINERS: dict[str, Callable[..., Refiner]] = {}
-
-
-def register_refiner(name: str) -> Callable[[Factory], Factory]:
-    """Register ``factory`` under ``name``; a second registration of the same name is an error."""
-
-    def decorate(factory: Factory) -> Factory:
-        if name in _REFINERS:
-            raise ValueError(f"FER refiner {name!r} is already registered")
-        _REFINERS[name] = factory
-        return factory
-
-    return decorate
-
-
-def list_refiners(pattern: str | None = None) -> list[str]:
-    """Registered refiner names, sorted; ``pattern`` is a shell-style filter such as ``'res*'``."""
-    names = sorted(_REFINERS)
-    return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
-
-
-def create_refiner(name: str, **kwargs) -> Refiner:
-    """Build the refiner registered as ``name``; ``kwargs`` go to its factory (weights, device, ...)."""
-    try:
-        factory = _REFINERS[name]
-    except KeyError:
-        raise ValueError(f"unknown FER refiner {name!r}; registered: {', '.join(list_refiners())}") from None
-    return factory(**kwargs)
+#: Decorator: ``@register_refiner("name")`` on a factory returning a :class:`models.fer.refiner.Refiner`.
+register_refiner = _REGISTRY.register
+#: Registered names, sorted; an optional shell-style pattern filters them.
+list_refiners = _REGISTRY.names
+#: Build the model registered under a name; keyword arguments go to its factory.
+create_refiner = _REGISTRY.create
