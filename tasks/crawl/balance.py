@@ -106,7 +106,7 @@ def balance(
         total = 0.0
         for idx in order:
             d = float(out.at[idx, "duration"])
-            if total + d <= budget:
+            if total + d <= budget + 1e-6:  # hours -> seconds round trips must not drop an exact fit
                 out.at[idx, "selected"] = True
                 total += d
             else:

@@ -74,3 +74,12 @@ def test_unknown_durations_follow_the_policy():
     assert out.selected.item() and rep["Terror"].n_unknown_duration == 1
     out, _ = run(CrawlConfig(target_hours=1.0, unknown_duration="skip"), frame)
     assert not out.selected.item() and out.reason.item() == "unknown_duration"
+
+
+def test_a_recrawl_of_one_scene_selects_new_videos_that_exactly_fill_its_target():
+    # Earlier runs committed 26.03 s; the new 2.4 s video is all the scene has gained. Hours -> seconds
+    # round trips must not leave it out by a rounding error.
+    committed = {"Argue": (19.685 + 3.944987 + 2.4) / 3600}
+    frame = pd.DataFrame([{"video_id": "local-late", "scene": "Argue", "duration": 2.4}])
+    out, _ = run(CrawlConfig(min_duration_s=0), frame, committed)
+    assert out["selected"].tolist() == [True]
