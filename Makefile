@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 FERV := $(VENV)/bin/ferv
 ORT_GPU := onnxruntime-gpu==1.31.1
 
-.PHONY: install assets demo test lint
+.PHONY: install assets demo test lint browser
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,7 +24,12 @@ assets: install
 demo: assets
 	$(FERV) demo
 
-test: assets
+# The labelling page's tests drive Debian's Chromium headless (Playwright, executable_path).
+browser:
+	@test -x /usr/bin/chromium || { if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+
+test: assets browser
 	$(PY) -m pytest -q
 
 lint: install

@@ -191,10 +191,117 @@ LABELS = _manifest(
     _req("label_index", pa.int32()),  # in keywords/emotions.yaml index order
     _req("source", pa.string()),  # e.g. 'ferv39k' (imported release), 'wwta' (aggregated annotation)
     _opt("split", pa.string()),  # 'train' / 'test' where the source fixes one (the release's own split)
+    # Aggregated annotation only (null for an imported release): see tasks/annotate/aggregation/.
+    _opt("method", pa.string()),  # 'wwta', 'majority', 'dawid_skene'
+    _opt("vote_share", pa.float64()),  # the winning label's share of the (weighted) votes
+    _opt("confidence", pa.float64()),  # the aggregator's probability of the winning label
+    _opt("n_votes", pa.int32()),  # accepted answers that voted (PASS excluded)
+    _opt("word_distribution", pa.map_(pa.string(), pa.float64())),  # weighted share of each chosen word
+)
+
+ANNOTATION_TASKS = _manifest(
+    "annotation_tasks",
+    ("task_id",),
+    "Stage 5 (annotate.package): one row per clip per shuffled group copy; ~5% of a group are gold items.",
+    _req("task_id", pa.string()),  # '<batch_id>-g<group:04d>-c<copy>-<clip_id>'
+    _req("batch_id", pa.string()),
+    _req("group_id", pa.string()),  # '<batch_id>-g0003'
+    _req("copy", pa.int16()),  # 0 .. n_copies-1
+    _req("position", pa.int32()),  # order inside the shuffled copy
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("gold", pa.bool_()),  # labelled by a professional researcher (PR) first
+    _opt("clip_path", pa.string()),  # the encoded mp4 (selections.clip_path)
+    _opt("predicted_label", pa.string()),  # the FER refiner's expression (selections.label)
+)
+
+ANSWERS = _manifest(
+    "answers",
+    ("answer_id",),
+    "Stage 5 (annotate): every answer of a crowd annotator (CA) or professional researcher (PR).",
+    _req("answer_id", pa.string()),
+    _req("task_id", pa.string()),
+    _req("batch_id", pa.string()),
+    _req("group_id", pa.string()),
+    _req("copy", pa.int16()),
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("annotator_id", pa.string()),
+    _req("role", pa.string()),  # 'CA' or 'PR'
+    _req("round", pa.int16()),  # 1 = first pass, 2.. = relabelling
+    _req("word", pa.string()),  # one of the 26 fine-grained words, or 'PASS'
+    _opt("label", pa.string()),  # the word's expression; null for PASS
+    _req("answered_at", pa.timestamp("us", tz="UTC")),
+    _req("time_spent_s", pa.float64()),
+    _req("source", pa.string()),  # 'web', 'label_studio', 'simulator'
+)
+
+GROUP_CHECKS = _manifest(
+    "group_checks",
+    ("group_id", "copy", "round"),
+    "Stage 5 (annotate.recapture): the flag-recapture score of each group copy, its verdict and review.",
+    _req("group_id", pa.string()),
+    _req("copy", pa.int16()),
+    _req("round", pa.int16()),
+    _req("scene", pa.string()),  # the group's scene (a group never mixes scenes)
+    _req("annotator_id", pa.string()),
+    _req("n_items", pa.int32()),
+    _req("n_gold", pa.int32()),
+    _req("n_gold_answered", pa.int32()),  # gold items answered with a word: the "recaptured" ones
+    _req("n_gold_correct", pa.int32()),
+    _req("estimate", pa.float64()),  # estimated correct rate of the copy's answered items (NaN: none)
+    _req("ci_low", pa.float64()),
+    _req("ci_high", pa.float64()),
+    _req("verdict", pa.string()),  # 'AC', 'IP', 'UA'
+    _opt("pr_decision", pa.string()),  # 'accept' / 'reject'
+    _opt("reviewer_id", pa.string()),
+    _opt("feedback", pa.string()),
+)
+
+SPLITS = _manifest(
+    "splits",
+    ("setup", "clip_id"),
+    "Benchmark protocol (paper 4.1): the side of each clip in each setup (27 + cross-scenario).",
+    _req("setup", pa.string()),  # 'All', a scenario code ('DL'), a scene ('Social'), or 'DL-to-WIS'
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),  # the clip's scene (the partition)
+    _req("label", pa.string()),
+    _req("side", pa.string()),  # 'train' or 'test'
+    _req("split_source", pa.string()),  # 'labels' (the release's own split) or 'stratified'
+)
+
+RESULTS = _manifest(
+    "results",
+    ("model", "variant", "train_setup", "test_setup", "group"),
+    "Benchmark (paper 4.3, Tables 2-3): WAR/UAR of a trained model on one group of a setup's test side.",
+    _req("model", pa.string()),  # zoo registry name, e.g. 'r18-lstm'
+    _req("variant", pa.string()),  # the ablation axes as a name, e.g. 'f8' or 'f8-init'
+    _req("train_setup", pa.string()),
+    _req("test_setup", pa.string()),
+    _req("group", pa.string()),  # 'overall', 'scenario=DL' or 'scene=Social'
+    _req("status", pa.string()),  # 'ok', or 'failed' with a reason and null scores
+    _opt("reason", pa.string()),
+    _opt("error", pa.string()),
+    _opt("war", pa.float64()),
+    _opt("uar", pa.float64()),
+    _req("n_clips", pa.int64()),
+    _opt("recall", pa.list_(pa.float64())),  # per class, emotions.yaml order; NaN where absent
+    _opt("confusion", pa.list_(pa.int64())),  # 7 x 7, row = true class, flattened row-major
+    _req("n_frames", pa.int32()),
+    _req("streams", pa.string()),  # 'face' or 'face+scene'
+    _opt("init_checkpoint", pa.string()),
+    _opt("n_params", pa.int64()),
+    _opt("epochs", pa.int32()),
+    _opt("train_loss", pa.float64()),  # mean loss of the last epoch
+    _opt("checkpoint", pa.string()),
+    _opt("device", pa.string()),
 )
 
 MANIFESTS: dict[str, Manifest] = {
-    m.name: m for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS, LABELS)
+    m.name: m
+    for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS, LABELS)
+    + (ANNOTATION_TASKS, ANSWERS, GROUP_CHECKS)
+    + (SPLITS, RESULTS)
 }
 
 

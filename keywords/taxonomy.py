@@ -37,6 +37,7 @@ class _Strict(BaseModel):
 class SceneSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]*$")
     keywords: dict[str, list[str]]
+    description: str = ""  # one line, the scene's introduction on the labelling page
     engines: list[str] | None = None
 
     @field_validator("keywords")
@@ -105,6 +106,7 @@ class Scene:
     scenario_name: str
     keywords: dict[str, tuple[str, ...]]
     engines: tuple[str, ...] | None
+    description: str = ""
 
     def all_keywords(self, languages: list[str] | None = None) -> list[str]:
         """Keywords in the given languages (all when None), in file order."""
@@ -188,6 +190,7 @@ def load_taxonomy(scenes_path: Path | None = None, emotions_path: Path | None = 
             scenario_name=sc.name,
             keywords={lang: tuple(ws) for lang, ws in s.keywords.items()},
             engines=tuple(s.engines) if s.engines else None,
+            description=s.description,
         )
         for sc in sf.scenarios
         for s in sc.scenes

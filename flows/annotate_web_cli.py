@@ -1,0 +1,150 @@
+"""``ferv annotate serve | add-annotator | load | export-answers``: the labelling web app's commands.
+
+    ferv annotate add-annotator "Ada" --role PR          # prints the login token (shown once)
+    ferv annotate load b0001                             # annotation_tasks of batch b0001 -> database
+    ferv annotate serve --port 8000                      # the labelling page on http://127.0.0.1:8000/
+    ferv annotate export-answers                         # database -> answers + group_checks manifests
+
+The database is SQLite under the storage root unless ``--db`` (or ``$FERV_ANNOTATE_DB``) names another,
+e.g. ``postgresql+psycopg://user@host/ferv`` for many annotators. Registered on the ``annotate`` group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated
+
+import typer
+
+from flows.options import ConfigFile, Overrides, Preset, resolve_config
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="FERV_ANNOTATE_DB",
+        help="Database URL (default: sqlite:///<storage.root>/annotate.db).",
+    ),
+]
+
+
+def _db_url(db: str | None, cfg) -> str:
+    if db:
+        return db
+    cfg.storage.root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(cfg.storage.root / 'annotate.db').resolve()}"
+
+
+@contextlib.contextmanager
+def _session(url: str):
+    """A session on the database at ``url`` (migrated), committed on success; the engine is disposed."""
+    from tasks.annotate.web.db import open_database
+
+    database = open_database(url)
+    try:
+        with database.session() as s:
+            yield s
+    finally:
+        database.dispose()
+
+
+def serve_cmd(
+    db: Db = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    secure_cookie: Annotated[
+        bool, typer.Option("--secure-cookie", help="Send the login cookie over HTTPS only.")
+    ] = False,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Serve the labelling page and its API (migrates the database first)."""
+    import uvicorn
+
+    from tasks.annotate.web.app import create_app
+
+    cfg = resolve_config(config, preset, set_)
+    url = _db_url(db, cfg)
+    typer.echo(f"database {url}; labelling page on http://{host}:{port}/")
+    uvicorn.run(create_app(url, cfg.annotate, secure_cookie=secure_cookie), host=host, port=port)
+
+
+def add_annotator_cmd(
+    name: Annotated[str, typer.Argument(help="The annotator's display name.")],
+    role: Annotated[
+        str, typer.Option("--role", help="CA (crowd annotator) or PR (professional researcher).")
+    ],
+    annotator_id: Annotated[
+        str | None, typer.Option("--id", help="An id of your own (default: random).")
+    ] = None,
+    db: Db = None,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Register an annotator and print their login token (shown only now; stored hashed)."""
+    from tasks.annotate.web import service
+
+    cfg = resolve_config(config, preset, set_)
+    try:
+        with _session(_db_url(db, cfg)) as s:
+            who, token = service.add_annotator(s, name, role.upper(), annotator_id)
+    except service.WorkflowError as exc:
+        raise ValueError(str(exc)) from None
+    typer.echo(f"{who.id} ({who.role}) token: {token}")
+
+
+def load_cmd(
+    batch: Annotated[str, typer.Argument(help="The annotation batch id (see `ferv annotate package`).")],
+    db: Db = None,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Load a batch's annotation tasks (with titles and face tracks) into the database; rerunnable."""
+    from data_catalog.io import Catalog
+    from tasks.annotate.web import service
+    from tasks.annotate.web.manifests import read_batch
+
+    cfg = resolve_config(config, preset, set_)
+    data = read_batch(Catalog(cfg.storage.catalog_dir), batch)
+    with _session(_db_url(db, cfg)) as s:
+        res = service.load_tasks(
+            s, data.tasks, cfg.annotate, titles=data.titles, boxes=data.boxes, progress=True
+        )
+    typer.echo(
+        f"batch {batch}: {res.n_tasks} tasks ({res.n_new_tasks} new), {res.n_new_assignments} new copies, "
+        f"{res.n_preassigned} pre-assigned to CAs"
+    )
+
+
+def export_answers_cmd(
+    batch: Annotated[
+        list[str] | None, typer.Option("--batch", help="Only this batch (repeatable); default: all.")
+    ] = None,
+    db: Db = None,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Write the database's answers and copy checks as the `answers` and `group_checks` manifests."""
+    from data_catalog.io import Catalog
+    from tasks.annotate.web import service
+    from tasks.annotate.web.manifests import write_exports
+
+    cfg = resolve_config(config, preset, set_)
+    with _session(_db_url(db, cfg)) as s:
+        answers, checks = service.export_frames(s, batch)
+    refs = write_exports(Catalog(cfg.storage.catalog_dir), answers, checks, cfg.lineage_json(["annotate"]))
+    for ref in refs:
+        typer.echo(f"{ref.manifest:<13} {ref.scene:<16} {ref.rows:>7} rows  {ref.path}")
+    typer.echo(f"{len(answers)} answers, {len(checks)} copy checks")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the web app's commands to the ``annotate`` group."""
+    app.command("serve")(serve_cmd)
+    app.command("add-annotator")(add_annotator_cmd)
+    app.command("load")(load_cmd)
+    app.command("export-answers")(export_answers_cmd)

@@ -1,0 +1,103 @@
+"""``ferv annotate add-annotator | load | export-answers | serve`` on a real catalog and database."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.annotate.web.conftest import BATCH
+
+
+@pytest.fixture
+def project(tmp_path, batch) -> Path:
+    """A storage root holding a copy of the batch's catalog (the test writes answers into it)."""
+    shutil.copytree(batch.root, tmp_path / "catalog")
+    return tmp_path
+
+
+def ferv(root: Path, *args: str):
+    result = CliRunner().invoke(app, ["annotate", *args, "--set", f"storage.root={root}"])
+    return result
+
+
+def test_add_load_label_and_export_from_the_command_line(project):
+    from data_catalog.io import Catalog
+    from tasks.annotate.package import AnnotateConfig
+    from tasks.annotate.web import service
+    from tasks.annotate.web.db import open_database
+
+    tokens = {}
+    for name, role in (("ca1", "CA"), ("ca2", "CA"), ("ca3", "CA"), ("pr1", "PR")):
+        r = ferv(project, "add-annotator", name.upper(), "--role", role, "--id", name)
+        assert r.exit_code == 0, r.output
+        tokens[name] = re.search(rf"^{name} \({role}\) token: (\S+)$", r.output, re.M).group(1)
+    r = ferv(project, "load", BATCH)
+    assert r.exit_code == 0, r.output
+    assert "24 tasks (24 new), 6 new copies, 6 pre-assigned to CAs" in r.output
+    r = ferv(project, "load", BATCH)  # loading again adds nothing
+    assert "24 tasks (0 new), 0 new copies" in r.output
+
+    db = open_database(f"sqlite:///{project / 'annotate.db'}", migrate=False)
+    cfg = AnnotateConfig(group_size=4, gold_fraction=0.5)
+    with db.session() as s:
+        pr = service.authenticate(s, tokens["pr1"])
+        while item := service.next_item(s, pr, "gold"):
+            service.submit_answer(s, pr, item["task_id"], "shock", 1.0, cfg)
+        ca = service.authenticate(s, tokens["ca1"])
+        item = service.next_item(s, ca, "label")
+        service.submit_answer(s, ca, item["task_id"], "pride", 2.0, cfg)
+    db.dispose()
+    r = ferv(project, "export-answers")
+    assert r.exit_code == 0, r.output
+    assert "5 answers, 0 copy checks" in r.output
+    answers = Catalog(project / "catalog").read("answers", run_id=BATCH)
+    assert sorted(answers["word"]) == ["pride", "shock", "shock", "shock", "shock"]
+    assert set(answers["stage"]) == {"annotate.web"} and set(answers["run_id"]) == {BATCH}
+
+
+def test_bad_input_is_named_in_the_error(project):
+    r = ferv(project, "add-annotator", "X", "--role", "boss")
+    assert isinstance(r.exception, ValueError) and "role 'BOSS'" in str(r.exception)
+    r = ferv(project, "load", "no-such-batch")
+    assert isinstance(r.exception, ValueError)
+    assert "no annotation tasks of batch 'no-such-batch'" in str(r.exception)
+    r = ferv(project, "load", BATCH, "--db", "mysql://x@localhost/db")
+    assert isinstance(r.exception, ValueError) and "only sqlite and postgresql" in str(r.exception)
+
+
+@pytest.mark.slow
+def test_serve_starts_the_page_on_a_fresh_database(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = tmp_path / "served.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "annotate", "serve", "--db", f"sqlite:///{db}", "--port", str(port),
+         "--set", f"storage.root={tmp_path}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout and proc.stdout.read()
+                time.sleep(0.2)
+        assert r.status_code == 200 and "Facial expression labelling" in r.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/me").status_code == 401
+        assert db.is_file()  # migrated at startup
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
