@@ -8,12 +8,17 @@ label order, so a model trained with another order needs no retraining.
     ...                          mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
     ...                          labels=("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"))
     ...                                                                    # doctest: +SKIP
+
+Without ``labels``, the spec comes from a sidecar next to a local model file (``fer.onnx`` -> ``fer.json``,
+the keys of :data:`SIDECAR_KEYS`), as ``models.zoo.export_refiner`` writes it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from models.fer.refiner import Device, InputSpec, Refiner, build_refiner
@@ -44,6 +49,29 @@ def onnx_refiner(
     )
 
 
+#: The input-spec keys a sidecar JSON may hold (the ``onnx`` factory's arguments of the same names).
+SIDECAR_KEYS = ("labels", "size", "channels", "mean", "std", "output", "layout")
+
+
+def sidecar_path(model_path: str | os.PathLike) -> Path:
+    """Where the input-spec sidecar of a local ONNX model lives: the same name with ``.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def read_sidecar(model_path: str | os.PathLike) -> dict | None:
+    """The input spec saved next to a local ONNX model, or ``None`` where there is none."""
+    path = sidecar_path(model_path)
+    if "://" in str(model_path) or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable input-spec sidecar: {exc}") from None
+    if not isinstance(data, dict) or "labels" not in data:
+        raise ValueError(f"{path}: an input-spec sidecar needs at least 'labels'")
+    return {k: data[k] for k in SIDECAR_KEYS if k in data}
+
+
 @register_refiner("onnx")
 def onnx(
     weights: str | os.PathLike | None = None,
@@ -60,11 +88,21 @@ def onnx(
     batch_size: int = 64,
     cache_dir: str | os.PathLike | None = None,
 ) -> Refiner:
-    """An ONNX model (``weights``: a file or an http(s) URL with its sha256) with a declared input spec."""
+    """An ONNX model (``weights``: a file or an http(s) URL with its sha256) with a declared input spec;
+    without ``labels``, the spec is read from the model's sidecar JSON (see :func:`read_sidecar`)."""
     if weights is None:
         raise ValueError("the 'onnx' refiner needs weights=<model.onnx, or an http(s) URL with sha256>")
+    sidecar = read_sidecar(weights) if labels is None else None
+    if sidecar is not None:
+        labels = sidecar["labels"]
+        size, channels = sidecar.get("size", size), sidecar.get("channels", channels)
+        mean, std = sidecar.get("mean", mean), sidecar.get("std", std)
+        output, layout = sidecar.get("output", output), sidecar.get("layout", layout)
     if labels is None:
-        raise ValueError("the 'onnx' refiner needs labels=<the model's class names in output order>")
+        raise ValueError(
+            "the 'onnx' refiner needs labels=<the model's class names in output order>"
+            f" (or an input-spec sidecar {sidecar_path(weights).name} next to the model)"
+        )
     if backend != "onnxruntime":
         raise ValueError(f"the 'onnx' refiner runs on backend 'onnxruntime' only, not {backend!r}")
     hw = (size, size) if isinstance(size, int) else tuple(size)
