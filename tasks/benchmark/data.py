@@ -1,0 +1,287 @@
+"""The benchmark's clips as a PyTorch dataset (paper, section 4.1).
+
+Labels (the ``labels`` manifest, an imported release's, or a labels file) are joined with the
+``candidates`` manifest's frame folders: ``face_dir`` (224x224 face crops) and ``scene_dir`` (336x504 scene
+frames), one JPEG per frame. Each item samples ``n_frames`` frames uniformly (or every ``frame_interval``
+frames), resizes faces to 112x112 and scene frames to 112x168, and in training only augments them: a random
+crop, an illumination change (brightness and contrast) and a horizontal flip, drawn once per clip so the
+frames of a clip move together. Tensors are ``(3, T, H, W)``, normalised with the ImageNet mean and std.
+
+    >>> clips = benchmark_clips(load_labels(catalog).frame, catalog)           # doctest: +SKIP
+    >>> ds = ClipDataset(clips.frame, cfg, train=True, streams=("face", "scene"))
+    >>> item = ds[0]; item["face"].shape, item["scene"].shape
+    (torch.Size([3, 8, 112, 112]), torch.Size([3, 8, 112, 168]))
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from keywords.taxonomy import load_taxonomy
+
+if TYPE_CHECKING:
+    from data_catalog.io import Catalog
+    from tasks.benchmark.config import BenchmarkConfig
+
+#: Pixel normalisation of every stream, ``(x / 255 - MEAN) / STD``; an exported refiner declares the same.
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+CLIP_COLUMNS = ["clip_id", "scene", "scenario", "label", "label_index", "split", "face_dir", "scene_dir"]
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Labels per clip (``clip_id``, ``scene``, ``label``, ``split``) and where they came from."""
+
+    frame: pd.DataFrame
+    source: str  # 'labels', 'labels run <id>', 'file <path>', or 'selections' (predicted, before annotation)
+
+
+@dataclass(frozen=True)
+class BenchmarkClips:
+    """Clips with frames to train and test on (:data:`CLIP_COLUMNS`) and those left out, per reason."""
+
+    frame: pd.DataFrame
+    dropped: dict[str, int]
+
+
+def load_labels(catalog: Catalog, run_id: str | None = None, labels_path: str | None = None) -> LabelSource:
+    """The labels to benchmark: a labels file or folder of parts (``labels_path``), the ``labels`` rows
+    of one run, or else the catalog's current labels (:func:`data_catalog.formats.labels.current_labels`)."""
+    from data_catalog.formats.labels import LABEL_COLUMNS, current_labels
+
+    if labels_path is not None:
+        import pyarrow.parquet as pq
+
+        from data_catalog.io import ManifestError, to_table
+        from data_catalog.schemas import get_manifest
+
+        path = Path(labels_path)
+        if not path.exists():
+            raise ValueError(f"{path}: labels file not found")
+        try:
+            table = to_table(get_manifest("labels"), pq.read_table(path))
+        except (ManifestError, OSError) as exc:
+            raise ValueError(f"{path}: not a labels manifest: {exc}") from None
+        return LabelSource(table.to_pandas()[LABEL_COLUMNS], f"file {path}")
+    if run_id is not None:
+        frame = catalog.read("labels", run_id=run_id, latest=True)
+        if frame.empty:
+            raise ValueError(f"{catalog.root}: no 'labels' rows of run {run_id!r}")
+        return LabelSource(frame[LABEL_COLUMNS], f"labels run {run_id}")
+    labels = current_labels(catalog)
+    if labels.source == "none":
+        raise ValueError(f"{catalog.root}: no labelled clips (no 'labels' rows and no selected clips)")
+    return LabelSource(labels.frame, labels.source)
+
+
+def _resolve(path: object, base: Path | None) -> str | None:
+    if not isinstance(path, str) or not path:
+        return None
+    p = Path(path)
+    return str(p if p.is_absolute() or base is None else base / p)
+
+
+def _has_jpegs(folder: object) -> bool:
+    return isinstance(folder, str) and os.path.isdir(folder) and any(_jpegs(folder))
+
+
+def _jpegs(folder: str) -> list[str]:
+    return sorted(e.path for e in os.scandir(folder) if e.name.lower().endswith((".jpg", ".jpeg")))
+
+
+def benchmark_clips(
+    labels: pd.DataFrame, catalog: Catalog, base_dir: str | os.PathLike | None = None
+) -> BenchmarkClips:
+    """Join ``labels`` with the latest ``candidates`` rows' frame folders (relative paths resolved
+    against ``base_dir``). Clips without face crops are left out and counted (``no_candidate``,
+    ``no_face_dir``, ``no_face_crops``); a missing scene folder only matters to two-stream models."""
+    tax = load_taxonomy()
+    base = Path(base_dir) if base_dir is not None else None
+    cand = catalog.read("candidates", latest=True)[["clip_id", "face_dir", "scene_dir"]]
+    rows = labels.merge(cand, on="clip_id", how="left", indicator=True)
+    rows["scenario"] = [tax.scene(s).scenario for s in rows["scene"]]
+    rows["label_index"] = [tax.expression_index(lb) for lb in rows["label"]]
+    rows["face_dir"] = [_resolve(p, base) for p in rows["face_dir"]]
+    rows["scene_dir"] = [_resolve(p, base) for p in rows["scene_dir"]]
+    rows["reason"] = [
+        "no_candidate" if merged == "left_only"
+        else "no_face_dir" if face is None
+        else "no_face_crops" if not _has_jpegs(face)
+        else None
+        for merged, face in zip(rows["_merge"], rows["face_dir"], strict=True)
+    ]  # fmt: skip
+    keep = rows["reason"].isna()
+    dropped = dict(Counter(rows.loc[~keep, "reason"]))
+    return BenchmarkClips(rows.loc[keep, CLIP_COLUMNS].reset_index(drop=True), dropped)
+
+
+def sample_frames(
+    n_available: int, n_frames: int, interval: int = 0, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """``n_frames`` indices into ``n_available`` frames.
+
+    ``interval == 0``: one frame per equal segment of the clip, its centre (``rng`` None, evaluation) or a
+    random frame of the segment (training). ``interval > 0``: ``n_frames`` frames ``interval`` apart,
+    centred or at a random start, falling back to segments when the clip is too short. Clips with fewer
+    frames than ``n_frames`` repeat frames in order.
+    """
+    if n_available < 1:
+        raise ValueError("a clip needs at least one frame")
+    if not 2 <= n_frames <= 16:
+        raise ValueError(f"n_frames must be between 2 and 16 (paper, Figure 6), got {n_frames}")
+    span = (n_frames - 1) * interval + 1
+    if interval > 0 and span <= n_available:
+        slack = n_available - span
+        start = slack // 2 if rng is None else int(rng.integers(0, slack + 1))
+        return start + interval * np.arange(n_frames)
+    if n_available < n_frames:
+        return np.arange(n_frames) * n_available // n_frames
+    edges = np.arange(n_frames + 1) * n_available / n_frames
+    lo, hi = np.floor(edges[:-1]).astype(int), np.maximum(np.floor(edges[1:]).astype(int), 1)
+    if rng is None:
+        return (lo + hi - 1) // 2
+    return lo + (rng.random(n_frames) * (hi - lo)).astype(int)
+
+
+@dataclass(frozen=True)
+class _Augment:
+    """One clip's augmentation: crop box as shares of the frame, illumination gains, flip."""
+
+    crop: tuple[float, float, float]  # side share, x offset share, y offset share
+    brightness: float
+    contrast: float
+    flip: bool
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, cfg: BenchmarkConfig) -> _Augment:
+        side = rng.uniform(cfg.crop_scale, 1.0)
+        return cls(
+            (side, rng.uniform(0, 1 - side), rng.uniform(0, 1 - side)),
+            rng.uniform(1 - cfg.illumination, 1 + cfg.illumination),
+            rng.uniform(1 - cfg.illumination, 1 + cfg.illumination),
+            bool(rng.random() < cfg.flip),
+        )
+
+
+def _load(path: str, height: int, width: int, aug: _Augment | None) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"{path}: unreadable frame")
+    if aug is not None:
+        h, w = bgr.shape[:2]
+        side, ox, oy = aug.crop
+        ch, cw = max(1, round(h * side)), max(1, round(w * side))
+        y0, x0 = round(oy * h), round(ox * w)
+        bgr = bgr[y0 : y0 + ch, x0 : x0 + cw]
+    img = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)[:, :, ::-1].astype(np.float32)
+    if aug is not None:
+        mean = img.mean()
+        img = np.clip((img - mean) * aug.contrast + mean * aug.brightness, 0, 255)
+        if aug.flip:
+            img = img[:, ::-1]
+    return img
+
+
+class ClipDataset(Dataset):
+    """Items ``{'face': (3, T, 112, 112), 'scene': (3, T, 112, 168) or empty, 'label': int, 'index': int}``.
+
+    ``streams`` names what to load (``('face',)`` or ``('face', 'scene')``); ``train`` turns on random
+    sampling within segments and augmentation. Randomness comes from ``seed``, the epoch
+    (:meth:`set_epoch`) and the item, so a resumed run draws what an uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        clips: pd.DataFrame,
+        cfg: BenchmarkConfig,
+        *,
+        n_frames: int | None = None,
+        streams: tuple[str, ...] = ("face",),
+        train: bool = False,
+        seed: int = 0,
+    ) -> None:
+        unknown = sorted(set(streams) - {"face", "scene"})
+        if unknown or "face" not in streams:
+            raise ValueError(f"streams must be ('face',) or ('face', 'scene'), got {streams}")
+        if "scene" in streams:
+            missing = clips.loc[[not _has_jpegs(d) for d in clips["scene_dir"]], "clip_id"].tolist()
+            if missing:
+                raise ValueError(
+                    f"a two-stream model needs scene frames; {len(missing)} clip(s) have none, e.g. {missing[:3]}"
+                )
+        self.clips = clips.reset_index(drop=True)
+        self.cfg = cfg
+        self.n_frames = n_frames or cfg.n_frames
+        self.streams = tuple(streams)
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self._frames: dict[str, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _files(self, folder: str) -> list[str]:
+        if folder not in self._frames:
+            self._frames[folder] = _jpegs(folder)
+        return self._frames[folder]
+
+    def _stream(self, folder: str, idx: np.ndarray, height: int, width: int, aug: _Augment | None):
+        files = self._files(folder)
+        # Scene frames and face crops of a clip are numbered alike; a folder with fewer files is mapped
+        # proportionally so both streams show the same moments.
+        frames = [_load(files[min(i, len(files) - 1)], height, width, aug) for i in idx]
+        arr = (np.stack(frames) / 255.0 - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(3, 0, 1, 2), dtype=np.float32))
+
+    def __getitem__(self, i: int) -> dict:
+        row = self.clips.iloc[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
+        aug = _Augment.draw(rng, self.cfg) if rng is not None and self.cfg.augment else None
+        n_face = len(self._files(row["face_dir"]))
+        idx = sample_frames(n_face, self.n_frames, self.cfg.frame_interval, rng)
+        size = self.cfg.face_size
+        item = {
+            "face": self._stream(row["face_dir"], idx, size, size, aug),
+            "label": int(row["label_index"]),
+            "index": i,
+        }
+        if "scene" in self.streams:
+            n_scene = len(self._files(row["scene_dir"]))
+            scene_idx = idx * n_scene // max(n_face, 1)
+            item["scene"] = self._stream(
+                row["scene_dir"], scene_idx, self.cfg.scene_height, self.cfg.scene_width, aug
+            )
+        else:
+            item["scene"] = torch.empty(0)
+        return item
+
+
+def make_loader(dataset: ClipDataset, batch_size: int, num_workers: int, *, shuffle: bool, seed: int = 0):
+    """A DataLoader over ``dataset``: seeded shuffling, ``num_workers`` worker processes, pinned memory on
+    CUDA, and the last short batch kept (evaluation sees every clip)."""
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        generator=gen,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )

@@ -1,0 +1,91 @@
+"""Evaluating a trained model on a setup's test side: WAR and UAR overall, per scenario and per scene.
+
+The predictions of one pass over the test clips are scored on every group they contain (paper, Table 2:
+``overall``, ``scenario=<code>``, ``scene=<name>``); each group is one ``results`` row with its confusion
+matrix (Figure 5(b)) and per-class recalls. A class absent from a group is left out of its UAR
+(:mod:`tasks.benchmark.metrics`).
+
+    >>> preds = predict(model, test_clips, cfg)                                  # doctest: +SKIP
+    >>> rows = group_scores(preds)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tasks.benchmark.data import ClipDataset, make_loader
+from tasks.benchmark.metrics import Scores, scores
+from tasks.benchmark.train import NUM_CLASSES, forward, model_streams
+
+if TYPE_CHECKING:
+    from tasks.benchmark.config import BenchmarkConfig
+
+OVERALL = "overall"
+
+
+@torch.inference_mode()
+def predict(
+    model: torch.nn.Module,
+    clips: pd.DataFrame,
+    cfg: BenchmarkConfig,
+    *,
+    n_frames: int | None = None,
+    device: str | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """``clips`` with ``pred`` (class index) and ``probs`` (7 softmax probabilities), without augmentation
+    and with centred frame sampling."""
+    from tqdm import tqdm
+
+    device = device or cfg.resolved_device()
+    model = model.to(device).eval()
+    dataset = ClipDataset(clips, cfg, n_frames=n_frames, streams=model_streams(model), train=False)
+    loader = make_loader(dataset, cfg.eval_batch_size, cfg.num_workers, shuffle=False)
+    use_amp = cfg.amp and device == "cuda"
+    probs = np.zeros((len(dataset), NUM_CLASSES), np.float32)
+    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
+        with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
+            logits = forward(model, batch, device)
+        probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    out = dataset.clips.copy()
+    out["pred"] = probs.argmax(axis=1)
+    out["probs"] = list(probs)
+    return out
+
+
+def groups_of(preds: pd.DataFrame) -> dict[str, pd.Series]:
+    """Masks of the test groups present: overall, each scenario, each scene."""
+    groups = {OVERALL: pd.Series(True, index=preds.index)}
+    for scenario in sorted(set(preds["scenario"])):
+        groups[f"scenario={scenario}"] = preds["scenario"] == scenario
+    for scene in sorted(set(preds["scene"])):
+        groups[f"scene={scene}"] = preds["scene"] == scene
+    return groups
+
+
+def group_scores(preds: pd.DataFrame) -> dict[str, Scores]:
+    """WAR/UAR per group of ``preds`` (columns ``label_index``, ``pred``, ``scene``, ``scenario``)."""
+    return {
+        name: scores(preds.loc[mask, "label_index"], preds.loc[mask, "pred"], NUM_CLASSES)
+        for name, mask in groups_of(preds).items()
+    }
+
+
+def score_rows(results: dict[str, Scores]) -> list[dict]:
+    """``results`` manifest columns for each group's scores (status ``ok``)."""
+    return [
+        {
+            "group": name,
+            "status": "ok",
+            "war": s.war,
+            "uar": s.uar,
+            "n_clips": s.n_clips,
+            "recall": s.recall.tolist(),
+            "confusion": s.confusion.reshape(-1).tolist(),
+        }
+        for name, s in results.items()
+    ]

@@ -1,0 +1,79 @@
+"""Training and evaluating a real zoo model on real face crops, tiny: the loss goes down, a checkpoint is
+written every epoch, a run stopped after one epoch resumes to the very weights of an uninterrupted run, a
+finished run is skipped, and the evaluation scores every group of the test side."""
+
+import pytest
+import torch
+
+from tasks.benchmark.config import BenchmarkConfig
+from tasks.benchmark.data import benchmark_clips, load_labels
+from tasks.benchmark.evaluate import group_scores, predict, score_rows
+from tasks.benchmark.splits import build_splits, members
+from tasks.benchmark.train import load_trained, train_model
+
+#: Tiny: 2 frames of 64x64 faces, 2 steps of 8 clips per epoch, on the CPU. No augmentation, so three
+#: epochs are enough to see the loss fall; augmentation has its own tests.
+CFG = BenchmarkConfig(n_frames=2, face_size=64, epochs=3, batch_size=8, num_workers=0, lr=0.01, device="cpu",
+                      augment=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data(demo_catalog):
+    clips = benchmark_clips(load_labels(demo_catalog).frame, demo_catalog).frame
+    splits = build_splits(clips)
+    side = {s: clips[clips["clip_id"].isin(members(splits, "All", s)["clip_id"])] for s in ("train", "test")}
+    return side["train"], side["test"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    return train_model("r18", data[0], CFG, tmp_path_factory.mktemp("r18-full"), progress=False)
+
+
+def test_training_reduces_the_loss_and_checkpoints_every_epoch(uninterrupted, data):
+    r = uninterrupted
+    assert len(data[0]) == 16 and r.epochs == 3 and len(r.step_losses) == 6
+    assert r.epoch_losses[-1] < 0.7 * r.epoch_losses[0], r.epoch_losses
+    state = torch.load(r.checkpoint, weights_only=True)
+    assert (
+        state["epoch"] == 3 and state["model_name"] == "r18" and r.n_params > 1e6 and r.streams == ("face",)
+    )
+
+
+def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(uninterrupted, data, tmp_path):
+    first = train_model("r18", data[0], CFG, tmp_path, progress=False, stop_after_epochs=1)
+    assert first.epochs == 1 and torch.load(first.checkpoint, weights_only=True)["epoch"] == 1
+    rest = train_model("r18", data[0], CFG, tmp_path, progress=False)
+    assert rest.resumed_from == 1 and rest.epochs == 3
+    assert rest.step_losses == pytest.approx(uninterrupted.step_losses, rel=1e-4)
+    a = torch.load(rest.checkpoint, weights_only=True)["model"]
+    b = torch.load(uninterrupted.checkpoint, weights_only=True)["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    again = train_model("r18", data[0], CFG, tmp_path, progress=False)
+    assert again.skipped and again.epoch_losses == rest.epoch_losses
+    with pytest.raises(ValueError, match="checkpoint of r18 with 2 frames, not r18 with 4"):
+        train_model("r18", data[0], CFG, tmp_path, n_frames=4, progress=False)
+
+
+def test_evaluation_scores_each_group_of_the_test_side(uninterrupted, data):
+    model, meta = load_trained(uninterrupted.checkpoint)
+    preds = predict(model, data[1], CFG, device="cpu")
+    assert len(preds) == 8 and preds["probs"].map(lambda p: abs(p.sum() - 1) < 1e-4).all()
+    scores = group_scores(preds)
+    assert set(scores) == {"overall", "scenario=DL", "scenario=SIA", "scene=Contest", "scene=DailyLife",
+                           "scene=Interview", "scene=Social"}  # fmt: skip
+    assert scores["overall"].n_clips == 8 and scores["scenario=DL"].n_clips == 4
+    assert scores["overall"].war == pytest.approx((preds["pred"] == preds["label_index"]).mean())
+    rows = score_rows(scores)
+    assert rows[0]["group"] == "overall" and len(rows[0]["confusion"]) == 49 and meta["epoch"] == 3
+
+
+def test_init_checkpoint_starts_from_its_weights(uninterrupted, data, tmp_path):
+    from tasks.benchmark.train import build_model
+
+    model = build_model("r18", 2, init_checkpoint=uninterrupted.checkpoint)
+    trained = torch.load(uninterrupted.checkpoint, weights_only=True)["model"]
+    own = model.state_dict()
+    assert all(torch.equal(own[k], trained[k]) for k in own)
+    with pytest.raises(ValueError, match="not a checkpoint of this architecture"):
+        build_model("vgg13", 2, init_checkpoint=uninterrupted.checkpoint)
