@@ -21,7 +21,7 @@ def plain(footage: Path, root: Path) -> None:
     """The flow's steps as plain calls (flows/build_candidates.py, same order and arguments)."""
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext, new_run_id
-    from flows.build_candidates import build_run_id, resolve, shards_of
+    from flows.build_candidates import build_config_json, build_run_id, resolve, shards_of
     from flows.demo import DEMO_SCENE as scene
     from flows.summary import write_summary
     from tasks.candidates import finalize_scene, process_shard
@@ -32,7 +32,7 @@ def plain(footage: Path, root: Path) -> None:
 
     cfg = resolve(scene, "demo", overrides=[f"storage.root={root}"])
     catalog = Catalog(cfg.storage.catalog_dir)
-    config_json = cfg.model_dump(mode="json", exclude={"storage", "assets"})
+    config_json = build_config_json(cfg)
     crawl_ctx = RunContext.create(config_json, run_id=new_run_id("crawl"))
     plan_crawl(catalog, [scene], cfg.crawl, crawl_ctx, sources=[f"local:{footage}"])
     download_selected(catalog, cfg.storage.media_dir, cfg.crawl, crawl_ctx, [scene])

@@ -27,18 +27,19 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from data_catalog.io import Catalog
-from data_catalog.lineage import RunContext, new_run_id
+from data_catalog.lineage import RunContext, config_hash, new_run_id
 from flows.config import PipelineConfig, load_config
 from flows.crawl import download_task, plan_task
+from flows.runners import gpu_stage, task_runner
 from flows.summary import write_summary
-from tasks.candidates import finalize_scene, process_shard
+from tasks.candidates import finalize_scene, process_shard, reuse_earlier
 from tasks.materialize import materialize_scene
 from tasks.refine import refine_scene
 from tasks.subsample import subsample_scene
 
+reuse_task = task(reuse_earlier, name="reuse-earlier-videos", cache_policy=NO_CACHE)
 shard_task = task(process_shard, name="segment-and-filter", cache_policy=NO_CACHE, retries=1)
 finalize_task = task(finalize_scene, name="rank-and-crop", cache_policy=NO_CACHE)
 refine_task = task(refine_scene, name="refine", cache_policy=NO_CACHE)
@@ -55,9 +56,19 @@ class BuildResult:
     summary_path: str
 
 
+#: The config sections whose values determine what build-candidates computes (its lineage hash).
+BUILD_SECTIONS = ("crawl", "segment", "face_filter", "refine", "subsample")
+
+
+def build_config_json(cfg: PipelineConfig) -> dict:
+    """What the run's ``config_hash`` covers: the stages' sections and the sharding (part names)."""
+    return {**cfg.lineage_json(BUILD_SECTIONS), "shard_size": cfg.distribution.shard_size}
+
+
 def build_run_id(scene: str, cfg: PipelineConfig, video_ids: list[str]) -> str:
     """``bc-<hash>`` of the scene, the config hash and the videos: the same inputs give the same run."""
-    digest = hashlib.sha256("\n".join([scene, cfg.hash(), *sorted(video_ids)]).encode()).hexdigest()
+    config = config_hash(build_config_json(cfg))
+    digest = hashlib.sha256("\n".join([scene, config, *sorted(video_ids)]).encode()).hexdigest()
     return f"bc-{digest[:16]}"
 
 
@@ -104,7 +115,7 @@ def build_candidates(
     load_taxonomy().scene(scene)  # an unknown scene fails here, listing the valid ones
     cfg = resolve(scene, preset, config_file, overrides, target, seed)
     catalog = Catalog(cfg.storage.catalog_dir)
-    config_json = cfg.model_dump(mode="json", exclude={"storage", "assets"})
+    config_json = build_config_json(cfg)
 
     if crawl:
         crawl_ctx = RunContext.create(config_json, run_id=new_run_id("crawl"))
@@ -117,10 +128,14 @@ def build_candidates(
         raise ValueError(f"scene {scene!r}: no downloaded videos in {catalog.root}; crawl first")
     rows = videos[["video_id", "scene", "local_path"]].to_dict("records")
     ctx = RunContext.create(config_json, run_id=build_run_id(scene, cfg, [r["video_id"] for r in rows]))
-    shards = shards_of(rows, cfg.distribution.shard_size)
-    log.info("%s: %d videos in %d shards, run %s", scene, len(rows), len(shards), ctx.run_id)
+    new, _ = reuse_task(rows, scene, ctx, catalog)
+    shards = shards_of(new, cfg.distribution.shard_size)
+    log.info(
+        "%s: %d videos (%d processed by an earlier run with this config), %d shards on %s, run %s",
+        scene, len(rows), len(rows) - len(new), len(shards), cfg.distribution.runner, ctx.run_id,
+    )  # fmt: skip
 
-    with ThreadPoolTaskRunner(max_workers=cfg.distribution.workers) as runner:
+    with task_runner(cfg.distribution) as runner:
         futures = [
             runner.submit(shard_task, {"videos": vs, "scene": scene, "cfg": cfg, "ctx": ctx,
                                        "catalog": catalog, "shard": name, "progress": False})
@@ -128,8 +143,19 @@ def build_candidates(
         ]  # fmt: skip
         for f in futures:
             f.result()
-    finalize_task(scene, cfg, ctx, catalog, progress=False)
-    refine_task(scene, cfg.refine, ctx, catalog, input_run_id=ctx.run_id)
+        finalize_task(scene, cfg, ctx, catalog, progress=False)
+        with gpu_stage(cfg.distribution):
+            refine = runner.submit(
+                refine_task,
+                {
+                    "scene": scene,
+                    "cfg": cfg.refine,
+                    "ctx": ctx,
+                    "catalog": catalog,
+                    "input_run_id": ctx.run_id,
+                },
+            )
+        refine.result()
     subsample_task(scene, cfg.subsample, ctx, catalog, input_run_id=ctx.run_id)
     materialize_task(scene, ctx, catalog, cfg.storage.clips_dir, progress=False)
     summary = write_summary(scene, cfg, ctx, catalog)

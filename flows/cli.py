@@ -13,8 +13,12 @@ from typing import Annotated
 import typer
 
 from data_catalog.assets import cli as assets_cli
+from flows.annotate_cli import annotate_app
+from flows.benchmark_cli import benchmark_app
 from flows.crawl_cli import crawl_cmd
 from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.service_cli import service_app
+from flows.zoo_cli import zoo_app
 from tasks.report import register_commands as register_report_commands
 
 app = typer.Typer(
@@ -29,6 +33,10 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.command("crawl")(crawl_cmd)
 app.add_typer(assets_cli(), name="assets")
+app.add_typer(zoo_app, name="zoo")
+app.add_typer(annotate_app, name="annotate")
+app.add_typer(service_app, name="service")
+app.add_typer(benchmark_app, name="benchmark")
 register_report_commands(app)  # report, export, import
 
 

@@ -11,15 +11,18 @@ name the offending key and the file it came from. The resolved config's hash goe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from data_catalog.assets import AssetsConfig
 from data_catalog.lineage import config_hash
+from tasks.annotate.package import AnnotateConfig
+from tasks.benchmark.config import BenchmarkConfig
 from tasks.crawl.config import CrawlConfig
 from tasks.face_filter.config import FaceFilterConfig
 from tasks.refine import RefineConfig
@@ -79,7 +82,55 @@ class DistributionConfig(Section):
     """Where and how wide the heavy stages run (the flows' business, never a task's)."""
 
     shard_size: int = Field(default=8, ge=1, description="videos per segment + face-filter task run")
-    workers: int = Field(default=1, ge=1, description="shards processed at once (threads)")
+    workers: int = Field(default=1, ge=1, description="shards processed at once (threads, or Dask workers)")
+    runner: Literal["threads", "dask"] = Field(
+        default="threads", description="threads in the flow's process, or Dask (prefect-dask)"
+    )
+    dask_address: str | None = Field(
+        default=None, description="an existing Dask scheduler (tcp://host:8786); None = a local cluster"
+    )
+    gpu_resource: str | None = Field(
+        default=None,
+        description="Dask worker resource the GPU stages (FER refinement) require, e.g. 'GPU'; "
+        "only workers started with --resources GPU=1 take them. None = any worker",
+    )
+
+    @model_validator(mode="after")
+    def _dask_only(self) -> DistributionConfig:
+        if self.runner != "dask" and (self.dask_address or self.gpu_resource):
+            raise ValueError("distribution.dask_address and gpu_resource need distribution.runner=dask")
+        return self
+
+
+class ServiceConfig(Section):
+    """How the flows run as a service (flows/deployments.py): work pools, per-scene re-crawl schedules,
+    and the event that starts the benchmark when labels land."""
+
+    cpu_pool: str = Field(default="ferv-cpu", description="process work pool for CPU work")
+    gpu_pool: str = Field(default="ferv-gpu", description="process work pool for GPU work (training)")
+    timezone: str = Field(default="UTC", description="time zone of the re-crawl schedules")
+    recrawl: dict[str, str] = Field(
+        default_factory=dict, description="scene -> cron of its scheduled re-crawl (incremental)"
+    )
+    labels_event: str = Field(default="ferv.labels.landed", description="event the benchmark listens for")
+
+    @field_validator("recrawl")
+    @classmethod
+    def _scenes_and_crons(cls, value: dict[str, str]) -> dict[str, str]:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        from keywords.taxonomy import load_taxonomy
+
+        taxonomy = load_taxonomy()
+        for scene, cron in value.items():
+            taxonomy.scene(scene)  # unknown scene: an error listing the valid ones
+            try:
+                CronSchedule(cron=cron)
+            except ValueError:
+                raise ValueError(
+                    f"service.recrawl[{scene!r}]: {cron!r} is not a valid cron expression"
+                ) from None
+        return value
 
 
 class PipelineConfig(Section):
@@ -92,10 +143,30 @@ class PipelineConfig(Section):
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
     face_filter: FaceFilterConfig = Field(default_factory=FaceFilterConfig)
     subsample: SubsampleConfig = Field(default_factory=SubsampleConfig)
+    annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     distribution: DistributionConfig = Field(default_factory=DistributionConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
-    def hash(self) -> str:
-        return config_hash(self.model_dump(mode="json", exclude={"storage", "assets"}))  # locations only
+    def lineage_json(self, sections: Iterable[str] | None = None) -> dict[str, Any]:
+        """The config that determines results, as JSON: ``sections`` (default: all but where and how the
+        work runs, :data:`PLACEMENT`). Hashed into every row's lineage."""
+        names = (
+            list(sections)
+            if sections is not None
+            else [n for n in type(self).model_fields if n not in PLACEMENT]
+        )
+        unknown = sorted(set(names) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"unknown config sections {unknown}; known: {list(type(self).model_fields)}")
+        return self.model_dump(mode="json", include=set(names))
+
+    def hash(self, sections: Iterable[str] | None = None) -> str:
+        return config_hash(self.lineage_json(sections))
+
+
+#: Sections that say where or how work runs, not what it computes: not part of the lineage hash.
+PLACEMENT = frozenset({"storage", "assets", "distribution", "service"})
 
 
 def list_presets() -> list[str]:

@@ -39,7 +39,7 @@ def crawl(
 ) -> CrawlResult:
     """Crawl ``scenes``: record balanced candidates, then download the pending ones."""
     cfg = load_config(preset=preset, user_file=config_file, overrides=overrides)
-    ctx = RunContext.create(cfg.model_dump(mode="json", exclude={"storage"}))
+    ctx = RunContext.create(cfg.lineage_json(["crawl"]))
     catalog = Catalog(cfg.storage.catalog_dir)
     plan = plan_task(catalog, scenes, cfg.crawl, ctx, sources=sources)
     downloads = download_task(catalog, Path(cfg.storage.media_dir), cfg.crawl, ctx, scenes, retry_failed)

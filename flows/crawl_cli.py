@@ -56,7 +56,7 @@ def crawl_cmd(
     from tasks.crawl.stage import crawl, format_report
 
     cfg = resolve_config(config, preset, overrides)
-    ctx = RunContext.create(cfg.model_dump(mode="json", exclude={"storage"}))
+    ctx = RunContext.create(cfg.lineage_json(["crawl"]))
     result = crawl(
         Catalog(cfg.storage.catalog_dir),
         cfg.storage.media_dir,

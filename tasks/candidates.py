@@ -187,6 +187,57 @@ def process_shard(
     ]
 
 
+REUSED_PART = "reused"
+
+
+def reuse_earlier(
+    videos: Sequence[dict], scene: str, ctx: RunContext, catalog: Catalog
+) -> tuple[list[dict], list[PartRef]]:
+    """Incremental runs: copy stages 2 + 3 of videos that an earlier build run of ``scene`` with the same
+    config (``config_hash``) already processed into this run's part ``reused``; return the videos still
+    to process and the refs written. A re-crawl that found new videos thus segments and detects only those.
+
+    The copy keeps each row's lineage but for ``run_id`` (so the run's manifests are complete); it is
+    written once (a rerun of a killed run finds the part and returns the same split).
+    """
+    by_id = {v["video_id"]: v for v in videos}
+    media = catalog.read("media", scene)
+    earlier = media[(media["config_hash"] == ctx.config_hash) & (media["run_id"] != ctx.run_id)]
+    earlier = earlier[earlier["video_id"].isin(list(by_id))]
+    if catalog.has_part("candidates", scene, ctx.run_id, REUSED_PART):
+        done = set(catalog.read("media", scene, ctx.run_id)["video_id"])
+        reused = set(earlier["video_id"]) & done
+        refs = _existing_refs(catalog, scene, ctx.run_id, REUSED_PART)
+        return [v for i, v in by_id.items() if i not in reused], refs
+    if earlier.empty:
+        return list(videos), []
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Per video, the run that processed it last; rows are copied as Arrow tables (maps stay maps).
+    source_run = earlier.sort_values("created_at").drop_duplicates("video_id", keep="last")
+    source_run = dict(zip(source_run["video_id"], source_run["run_id"], strict=True))
+    tables: dict[str, list[pa.Table]] = {m: [] for m in SHARD_MANIFESTS}
+    for run_id in sorted(set(source_run.values())):
+        ids = pa.array([v for v, r in source_run.items() if r == run_id])
+        clips = catalog.read_table("clips", scene, run_id)
+        clips = clips.filter(pc.is_in(clips["video_id"], ids))
+        faces = catalog.read_table("faces", scene, run_id)
+        tables["clips"].append(clips)
+        tables["faces"].append(faces.filter(pc.is_in(faces["clip_id"], clips["clip_id"])))
+        for m in ("media", "candidates"):
+            t = catalog.read_table(m, scene, run_id)
+            tables[m].append(t.filter(pc.is_in(t["video_id"], ids)))
+    refs = []
+    for m in SHARD_MANIFESTS:  # candidates last: it marks the part done
+        t = pa.concat_tables(tables[m])
+        t = t.set_column(
+            t.schema.get_field_index("run_id"), "run_id", pa.array([ctx.run_id] * len(t), pa.string())
+        )
+        refs.append(catalog.write(m, t, scene=scene, run_id=ctx.run_id, part=REUSED_PART))
+    return [v for i, v in by_id.items() if i not in source_run], refs
+
+
 def _crop_jobs(kept: pd.DataFrame, clips: pd.DataFrame, faces: pd.DataFrame):
     from tasks.face_filter.crops import CropJob
 

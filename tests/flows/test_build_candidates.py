@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from data_catalog.io import Catalog
@@ -120,3 +121,41 @@ def test_run_killed_mid_way_and_restarted_equals_an_uninterrupted_run(tmp_path, 
     assert not list((root / "catalog" / "selections").glob("*/*/*.parquet")), "killed too late"
     _run(footage, root, env)
     assert _manifests(root) == _manifests(uninterrupted)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_recrawl_segments_and_detects_only_the_new_videos(tmp_path, footage, uninterrupted, demo_media):
+    root, env = tmp_path / "work", _env(tmp_path)
+    shutil.copytree(uninterrupted, root)
+    more = tmp_path / "footage"
+    shutil.copytree(footage, more)
+    new = demo_media("single-face")
+    shutil.copyfile(new, more / f"late-{new.name}")  # a video the first crawl did not see
+    _run(more, root, env)
+
+    cat = Catalog(root / "catalog")
+    media = cat.read("media", SCENE)
+    runs = media.groupby("run_id")["video_id"].apply(set)
+    assert len(runs) == 2
+    first, second = sorted(runs.index, key=lambda r: len(runs[r]))
+    assert runs[second] == runs[first] | {f"local-late-{Path(new).stem}"}
+    # Only the new video went through segmentation and detection; the others were carried over.
+    reused = cat.read("media", SCENE, second)
+    parts = {p.stem for p in cat.part_files("media", SCENE, second)}
+    assert parts == {"part-reused", "part-s0000"}
+    shard = pd.read_parquet(cat.part_path("media", SCENE, second, "s0000"))
+    assert set(shard.video_id) == {f"local-late-{Path(new).stem}"}
+    assert len(reused) == len(runs[second])
+    # The new run's clips are the first run's plus the new video's, row for row.
+    clips = cat.read("clips", SCENE)
+    old, now = (
+        clips[clips.run_id == r].drop(columns=VOLATILE | {"run_id"}, errors="ignore") for r in (first, second)
+    )
+    now_old = now[now.video_id.isin(runs[first])]
+    key = ["clip_id"]
+    pd.testing.assert_frame_equal(
+        old.sort_values(key).reset_index(drop=True), now_old.sort_values(key).reset_index(drop=True)
+    )
+    assert (now.video_id == f"local-late-{Path(new).stem}").any()
+    assert cat.read("selections", SCENE, second)["selected"].sum() == 8

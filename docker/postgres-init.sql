@@ -1,0 +1,2 @@
+-- A second database on the same PostgreSQL server, for the labelling app's answers (FERV_ANNOTATE_DB).
+CREATE DATABASE annotation OWNER ferv;
