@@ -11,10 +11,11 @@ file; an existing part means that piece of work is finished, which is what lets 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,21 @@ class Catalog:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """An exclusive lock on this catalog across processes (``fcntl.flock`` on ``.locks/<name>.lock``),
+        for read-decide-write steps that must not interleave, such as recording newly crawled videos."""
+        import fcntl
+
+        path = self.root / ".locks" / f"{_check_name('lock', name)}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def partition_dir(self, manifest: str, scene: str, run_id: str) -> Path:
         get_manifest(manifest)

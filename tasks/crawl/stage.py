@@ -141,35 +141,50 @@ def plan_crawl(
             "every source failed, nothing was crawled:\n" + "\n".join(f"  {f}" for f in failures)
         )
 
-    scenario_of = {s.name: s.scenario for s in chosen}
-    frame = pd.DataFrame(
-        [
-            {"video_id": c.video_id, "scene": scene, "duration": c.duration, "failed": c.reason is not None}
-            for scene, cands in found.items()
-            for c in cands
-        ],
-        columns=["video_id", "scene", "duration", "failed"],
-    ).astype({"duration": "float64", "failed": bool})
-    ok = frame[~frame["failed"]]
-    committed = _committed_hours(earlier, list(scenario_of))
-    available = available_hours(ok, committed, cfg)
-    available = {s: available.get(s, 0.0) for s in scenario_of}
-    targets = scene_targets(available, scenario_of, cfg)
-    balanced = balance(ok, committed, targets, cfg).set_index("video_id")
+    # Deciding and recording is one step per catalog: a crawl running at the same time (another scene)
+    # may have recorded some of these videos since discovery began; a video belongs to one scene.
+    with catalog.lock(MANIFEST):
+        latest = _read_videos(catalog)
+        if len(latest) != len(earlier):
+            ids, urls = set(latest["video_id"]), set(latest["url"])
+            for name, cands in found.items():
+                found[name] = [c for c in cands if c.video_id not in ids and c.url not in urls]
+                n_dupes += len(cands) - len(found[name])
+            earlier = latest
+        scenario_of = {s.name: s.scenario for s in chosen}
+        frame = pd.DataFrame(
+            [
+                {
+                    "video_id": c.video_id,
+                    "scene": scene,
+                    "duration": c.duration,
+                    "failed": c.reason is not None,
+                }
+                for scene, cands in found.items()
+                for c in cands
+            ],
+            columns=["video_id", "scene", "duration", "failed"],
+        ).astype({"duration": "float64", "failed": bool})
+        ok = frame[~frame["failed"]]
+        committed = _committed_hours(earlier, list(scenario_of))
+        available = available_hours(ok, committed, cfg)
+        available = {s: available.get(s, 0.0) for s in scenario_of}
+        targets = scene_targets(available, scenario_of, cfg)
+        balanced = balance(ok, committed, targets, cfg).set_index("video_id")
 
-    rows = []
-    for scene in chosen:
-        for c in found.get(scene.name, []):
-            if c.reason is not None:
-                status, selected, reason, error = "failed", False, c.reason, c.error
-            else:
-                b = balanced.loc[c.video_id]
-                selected = bool(b["selected"])
-                status = "selected" if selected else "not_selected"
-                reason, error = (None if pd.isna(b["reason"]) else b["reason"]), None
-            rows.append(_new_row(c, scene, status, selected, reason, error, ctx))
-    for row in _progress(rows, progress, desc="record", unit="video"):
-        _write(catalog, row)
+        rows = []
+        for scene in chosen:
+            for c in found.get(scene.name, []):
+                if c.reason is not None:
+                    status, selected, reason, error = "failed", False, c.reason, c.error
+                else:
+                    b = balanced.loc[c.video_id]
+                    selected = bool(b["selected"])
+                    status = "selected" if selected else "not_selected"
+                    reason, error = (None if pd.isna(b["reason"]) else b["reason"]), None
+                rows.append(_new_row(c, scene, status, selected, reason, error, ctx))
+        for row in _progress(rows, progress, desc="record", unit="video"):
+            _write(catalog, row)
     return CrawlPlan(
         run_id=ctx.run_id,
         balance=report(balanced.reset_index(), committed, available, targets, scenario_of),

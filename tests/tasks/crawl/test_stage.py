@@ -183,3 +183,44 @@ def test_catalog_sql_answers_per_scene_counts(tmp_path, media):
     out = CliRunner().invoke(app, ["catalog", "sql", sql, "--csv", "--set", f"storage.root={tmp_path}"])
     assert out.exit_code == 0, out.output
     assert out.output.strip().splitlines() == ["scene,n,seconds", "Terror,1,3.0"]
+
+
+def test_two_crawls_of_the_same_footage_at_once_record_each_video_once(tmp_path, demo_media, monkeypatch):
+    import threading
+
+    import tasks.crawl.stage as stage
+
+    footage = tmp_path / "footage"
+    footage.mkdir()
+    for name in ("single-face", "no-face"):
+        (footage / demo_media(name).name).symlink_to(demo_media(name))
+    # Force the interleaving that two crawl processes can meet: both have discovered the same videos
+    # before either records them.
+    both_discovered = threading.Barrier(2, timeout=60)
+    real_discover = stage.discover
+
+    def discover_then_wait(*args, **kwargs):
+        found = real_discover(*args, **kwargs)
+        both_discovered.wait()
+        return found
+
+    monkeypatch.setattr(stage, "discover", discover_then_wait)
+    catalog = Catalog(tmp_path / "catalog")
+    cfg, errors = CrawlConfig(min_duration_s=0), []
+
+    def crawl_scene(scene: str) -> None:
+        try:
+            ctx = RunContext.create({}, run_id=f"crawl-{scene}")
+            stage.plan_crawl(catalog, [scene], cfg, ctx, sources=[f"local:{footage}"])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=crawl_scene, args=(s,)) for s in ("Argue", "Social")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    videos = catalog.read("videos")
+    assert sorted(videos["video_id"]) == ["local-no_face", "local-single_face"]  # one scene each, once
+    assert videos["scene"].nunique() == 1
