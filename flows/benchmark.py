@@ -85,7 +85,7 @@ def benchmark(
         job_task(job, prep, bcfg, progress=False)
     exported = None
     if bcfg.export_refiner and "r50" in models:
-        exported = export_task(prep, jobs, cfg.storage.root / "models")
+        exported = export_task(prep, jobs, cfg.storage.root / "models", bcfg.epochs)
     results = catalog.read("results", run_id=prep.ctx.run_id, latest=True)
     variant = variant_name(frames[0] if bcfg.n_frames not in frames else bcfg.n_frames, bcfg.init_checkpoint)
     out = cfg.storage.reports_dir / "benchmark" / prep.ctx.run_id

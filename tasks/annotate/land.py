@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -156,7 +157,7 @@ def emit_labels_landed(
     """Announce a labels run. Never raises for want of a server, never blocks (see the module docstring)."""
     resource = {
         "prefect.resource.id": f"ferv.labels.{run_id}",
-        "ferv.catalog": str(catalog_root),
+        "ferv.catalog": str(Path(catalog_root).resolve()),  # read by workers elsewhere: never relative
         "ferv.manifest": "labels",
         "ferv.run_id": run_id,
     }
@@ -213,7 +214,16 @@ def land(
     checks = catalog.read("group_checks", latest=True)
     checks = checks[checks["group_id"].isin(set(tasks["group_id"]))]
     result = aggregate(answers, tasks, checks, cfg, method)
+    if result.labels.empty:
+        raise ValueError(
+            f"no accepted answers for {f'batch {batch_id!r}' if batch_id else 'any batch'} in {catalog.root}: "
+            f"{len(result.unlabelled)} clips still unlabelled; nothing landed and no event sent"
+        )
     lineage = ctx.lineage(STAGE)
+    # A rerun replaces this run's parts: a scene that no longer has labels loses its old part.
+    for old in catalog.part_files("labels", run_id=ctx.run_id):
+        if old.parent.parent.name.removeprefix("scene=") not in set(result.labels["scene"]):
+            old.unlink()
     refs = [
         catalog.write("labels", _labels_table(rows.assign(**lineage)), scene=str(scene), run_id=ctx.run_id)
         for scene, rows in result.labels.groupby("scene", sort=True)

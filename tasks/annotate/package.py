@@ -237,18 +237,27 @@ def package_stage(
     catalog: Catalog, cfg: AnnotateConfig, ctx: RunContext, batch_id: str, scenes: Sequence[str] | None = None
 ) -> list[PartRef]:
     """Package the selected clips of ``scenes`` (all when None) as batch ``batch_id``: one
-    ``annotation_tasks`` part per scene under ``run=<batch_id>``. A batch already written is left as it
-    is (packaging is deterministic), so a rerun duplicates nothing."""
-    existing = catalog.part_files("annotation_tasks", run_id=batch_id)
-    if existing:
-        return [_ref(catalog, "annotation_tasks", p) for p in existing]
+    ``annotation_tasks`` part per scene under ``run=<batch_id>``. Packaging is deterministic, so a rerun
+    (say, after a crash between two scenes) writes only the scenes whose part is missing and duplicates
+    nothing; a scene's part already written is left as it is."""
     selections = catalog.read("selections", scene=scenes, latest=True)
     tasks = package(selections, cfg, batch_id)
     lineage = ctx.lineage(STAGE)
-    return [
-        catalog.write("annotation_tasks", rows.assign(**lineage), scene=str(scene), run_id=batch_id)
-        for scene, rows in tasks.groupby("scene", sort=True)
-    ]
+    refs = []
+    for scene, rows in tasks.groupby("scene", sort=True):
+        if catalog.has_part("annotation_tasks", str(scene), batch_id, "0000"):
+            refs.append(
+                _ref(
+                    catalog,
+                    "annotation_tasks",
+                    catalog.part_path("annotation_tasks", str(scene), batch_id, "0000"),
+                )
+            )
+        else:
+            refs.append(
+                catalog.write("annotation_tasks", rows.assign(**lineage), scene=str(scene), run_id=batch_id)
+            )
+    return refs
 
 
 def _ref(catalog: Catalog, manifest: str, path: Path) -> PartRef:

@@ -274,7 +274,9 @@ class ClipDataset(Dataset):
 
 def make_loader(dataset: ClipDataset, batch_size: int, num_workers: int, *, shuffle: bool, seed: int = 0):
     """A DataLoader over ``dataset``: seeded shuffling, ``num_workers`` worker processes, pinned memory on
-    CUDA, and the last short batch kept (evaluation sees every clip)."""
+    CUDA, and the last short batch kept (evaluation sees every clip). Workers start from a fork server, not
+    by forking the caller: a flow or worker process runs threads (Prefect, CUDA, onnxruntime) that a
+    plain fork copies in a broken state."""
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
@@ -284,4 +286,5 @@ def make_loader(dataset: ClipDataset, batch_size: int, num_workers: int, *, shuf
         generator=gen,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=False,
+        multiprocessing_context="forkserver" if num_workers > 0 else None,
     )

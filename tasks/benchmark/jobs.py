@@ -147,7 +147,7 @@ def _finished(prep: Prepared, job: Job, test_setup: str, epochs: int) -> bool:
     if not cat.has_part("results", job.train_setup, run, _part(job, test_setup)):
         return False
     rows = pd.read_parquet(cat.part_path("results", job.train_setup, run, _part(job, test_setup)))
-    return bool((rows["status"] == "ok").all() and (rows["epochs"] == epochs).all())
+    return bool((rows["status"] == "ok").all() and (rows["epochs"] >= epochs).all())
 
 
 def _reason(exc: BaseException) -> str:
@@ -218,19 +218,31 @@ def run_job(job: Job, prep: Prepared, cfg: BenchmarkConfig, *, progress: bool = 
     return refs
 
 
-def export_closed_loop(prep: Prepared, jobs: list[Job], out_dir: str | os.PathLike) -> dict | None:
-    """Issue 7's closed loop: the first ``r50`` job that trained successfully becomes an ONNX FER refiner
-    (``models.zoo.export_refiner``). Returns its path and the ``--set`` overrides for
-    ``ferv build-candidates``, or None when no ``r50`` was trained."""
+def _trained_ok(prep: Prepared, job: Job) -> bool:
+    """The job's training ran to the end: results rows exist for it and all are ``ok``."""
+    rows = prep.catalog.read("results", scene=job.train_setup, run_id=prep.ctx.run_id)
+    rows = rows[(rows["model"] == job.model) & (rows["variant"] == job.variant)]
+    return bool(len(rows)) and bool((rows["status"] == "ok").all())
+
+
+def export_closed_loop(
+    prep: Prepared, jobs: list[Job], out_dir: str | os.PathLike, epochs: int | None = None
+) -> dict | None:
+    """Issue 7's closed loop: the first ``r50`` job that trained successfully (all its results ``ok`` and,
+    given ``epochs``, its checkpoint at that epoch) becomes an ONNX FER refiner
+    (``models.zoo.export_refiner``) at the face size it was trained on. Returns its path and the ``--set``
+    overrides for ``ferv build-candidates``, or None when no ``r50`` finished training."""
     from models.zoo import export_refiner, refine_overrides
     from tasks.benchmark.train import CHECKPOINT, load_trained
 
     for job in sorted((j for j in jobs if j.model == "r50"), key=lambda j: j.train_setup != "All"):
         ckpt = prep.work_dir / job.name / CHECKPOINT
-        if not ckpt.is_file():
+        if not ckpt.is_file() or not _trained_ok(prep, job):
             continue
         model, meta = load_trained(ckpt)
+        if epochs is not None and meta["epoch"] < epochs:
+            continue
         path = export_refiner(model, Path(out_dir) / f"fer-r50-{prep.ctx.run_id}-{job.train_setup}.onnx",
-                              meta["n_frames"])  # fmt: skip
+                              meta["n_frames"], size=meta["data"]["face_size"])  # fmt: skip
         return {"path": str(path), "overrides": refine_overrides(path)}
     return None

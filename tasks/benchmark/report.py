@@ -286,7 +286,7 @@ def write_reports(
         _write_text(out / "table2.md", markdown_table(t2.reset_index())),
     ]
     parts = [f"# {title}\n", f"## Table 2 ({variant}, {mode}; WAR/UAR %)\n", markdown_table(t2.reset_index())]
-    cross = _ok(results[results["train_setup"] != results["test_setup"]])
+    cross = _ok(results[(results["train_setup"] != results["test_setup"]) & (results["variant"] == variant)])
     if len(cross):
         model = (
             cfg.table3_model if cfg.table3_model in set(cross["model"]) else sorted(set(cross["model"]))[0]

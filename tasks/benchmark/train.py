@@ -132,6 +132,8 @@ def train_model(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if cfg.schedule == "cosine":  # a rerun asking for more (or fewer) epochs anneals to its own end
+            scheduler.T_max = cfg.epochs
         scaler.load_state_dict(state["scaler"])
         start, epoch_losses, step_losses = state["epoch"], state["epoch_losses"], state["step_losses"]
         torch.set_rng_state(state["rng"])  # dropout draws continue where they stopped
@@ -142,6 +144,8 @@ def train_model(
                            start, skipped=True)  # fmt: skip
 
     dataset = ClipDataset(clips, cfg, n_frames=n_frames, streams=streams, train=True, seed=cfg.seed)
+    if len(dataset) < 2:
+        raise ValueError(f"{name}: {len(dataset)} training clip(s); batch norm needs at least 2")
     loss_fn = torch.nn.CrossEntropyLoss()
     end = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start + stop_after_epochs)
     for epoch in range(start, end):
@@ -159,6 +163,8 @@ def train_model(
             if step >= steps:
                 break
             labels = batch["label"].to(device)
+            if len(labels) < 2:  # a last batch of one clip: batch norm cannot train on it
+                continue
             with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
                 loss = loss_fn(forward(model, batch, device), labels)
             if not math.isfinite(loss.item()):

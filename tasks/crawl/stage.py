@@ -144,13 +144,11 @@ def plan_crawl(
     # Deciding and recording is one step per catalog: a crawl running at the same time (another scene)
     # may have recorded some of these videos since discovery began; a video belongs to one scene.
     with catalog.lock(MANIFEST):
-        latest = _read_videos(catalog)
-        if len(latest) != len(earlier):
-            ids, urls = set(latest["video_id"]), set(latest["url"])
-            for name, cands in found.items():
-                found[name] = [c for c in cands if c.video_id not in ids and c.url not in urls]
-                n_dupes += len(cands) - len(found[name])
-            earlier = latest
+        earlier = _read_videos(catalog)  # with its current statuses: the committed hours count them
+        ids, urls = set(earlier["video_id"]), set(earlier["url"])
+        for name, cands in found.items():
+            found[name] = [c for c in cands if c.video_id not in ids and c.url not in urls]
+            n_dupes += len(cands) - len(found[name])
         scenario_of = {s.name: s.scenario for s in chosen}
         frame = pd.DataFrame(
             [

@@ -111,3 +111,14 @@ def test_write_simulation_round_trips_through_the_catalog(sim, tmp_path):
     expected = sim.answers.sort_values("answer_id").reset_index(drop=True)
     pd.testing.assert_series_equal(back["word"], expected["word"])
     assert len(catalog.read("group_checks")) == len(sim.checks)
+
+
+def test_landing_with_no_accepted_answer_writes_nothing_and_sends_no_event(sim, tmp_path):
+    catalog = Catalog(tmp_path)
+    ctx = RunContext.create({}, run_id=sim.batch_id)
+    write_simulation(catalog, sim, ctx)
+    for part in catalog.part_files("answers"):
+        part.unlink()  # the batch is packaged, nobody has answered yet
+    with pytest.raises(ValueError, match="no accepted answers .* nothing landed"):
+        land(catalog, sim.cfg, RunContext.create({}, run_id="labels-x"), sim.batch_id)
+    assert not catalog.part_files("labels")

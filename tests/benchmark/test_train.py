@@ -77,3 +77,12 @@ def test_init_checkpoint_starts_from_its_weights(uninterrupted, data, tmp_path):
     assert all(torch.equal(own[k], trained[k]) for k in own)
     with pytest.raises(ValueError, match="not a checkpoint of this architecture"):
         build_model("vgg13", 2, init_checkpoint=uninterrupted.checkpoint)
+
+
+def test_an_lstm_trains_when_the_last_batch_holds_one_clip(data, tmp_path):
+    # 9 clips at batch 8: the second batch has one clip, which batch norm cannot train on; it is skipped.
+    cfg = CFG.model_copy(update={"epochs": 1})
+    r = train_model("r18-lstm", data[0].head(9), cfg, tmp_path, progress=False)
+    assert r.epochs == 1 and len(r.step_losses) == 1
+    with pytest.raises(ValueError, match="1 training clip"):
+        train_model("r18-lstm", data[0].head(1), cfg, tmp_path / "one", progress=False)
