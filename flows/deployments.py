@@ -20,7 +20,7 @@ The benchmark deployment carries a deployment trigger (Prefect creates the autom
 ``ferv.labels.landed`` event it runs on the labels manifest the event's resource names (catalog root and
 run id), with its other parameters from the deployment.
 
-    >>> apply(load_config())                                                  # doctest: +SKIP
+    >>> [d.full_name for d in apply(load_config())]                           # doctest: +SKIP
     ['build-candidates/scene', 'build-candidates/recrawl', 'annotate/land', 'benchmark/labels-landed']
 """
 
@@ -168,13 +168,12 @@ def apply(
     preset: str = "default",
     config_file: str | None = None,
     overrides: list[str] | None = None,
-) -> list[str]:
+) -> list[Deployment]:
     """Create the pools and register (create or update) every deployment of :func:`plan` with the
     Prefect API in ``PREFECT_API_URL``. Workers run the flows from the installed package (``make install``
-    on every worker machine). Returns the deployments' full names."""
+    on every worker machine). Returns the deployments registered."""
     ensure_pools(cfg)
-    names = []
-    for dep in plan(cfg, preset, config_file, overrides):
+    deployments = plan(cfg, preset, config_file, overrides)
+    for dep in deployments:
         _runner_deployment(dep, cfg.service.timezone).apply()
-        names.append(dep.full_name)
-    return names
+    return deployments

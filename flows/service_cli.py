@@ -45,19 +45,19 @@ def deploy(
     overrides: Overrides = None,
 ) -> None:
     """Create the work pools and register every deployment with the server in PREFECT_API_URL."""
-    from flows.deployments import apply, plan
+    from flows.deployments import apply
 
     cfg = resolve_config(config, preset, overrides)
     if not os.environ.get("PREFECT_API_URL"):
         raise typer.BadParameter(
             "set PREFECT_API_URL to the server's API (e.g. http://127.0.0.1:4200/api) first", param_hint="env"
         )
-    names = apply(cfg, preset, str(config) if config else None, overrides)
-    for dep in plan(cfg, preset, str(config) if config else None, overrides):
+    deployments = apply(cfg, preset, str(config) if config else None, overrides)
+    for dep in deployments:
         when = f"{len(dep.schedules)} schedules" if dep.schedules else ""
         when = when or (f"on {dep.triggers[0]['expect'][0]}" if dep.triggers else "on demand")
         typer.echo(f"{dep.full_name:28s} pool {dep.pool:10s} {when}")
-    typer.echo(f"{len(names)} deployments registered; start workers: ferv service worker --pool <pool>")
+    typer.echo(f"{len(deployments)} deployments registered; start workers: ferv service worker --pool <pool>")
 
 
 @service_app.command("worker")
