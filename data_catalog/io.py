@@ -138,6 +138,27 @@ class Catalog:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @property
+    def storage_root(self) -> Path:
+        """The folder the catalog sits in (``storage.root``): file paths in manifests are relative to it."""
+        return Path(os.path.abspath(self.root.parent))
+
+    def store_path(self, path: str | os.PathLike) -> str:
+        """How a file or folder is written into a manifest: relative to :attr:`storage_root` when it lies
+        under it (so the whole storage can move), else absolute. Never relative to the working directory."""
+        absolute = Path(os.path.abspath(path))
+        try:
+            return absolute.relative_to(self.storage_root).as_posix()
+        except ValueError:
+            return absolute.as_posix()
+
+    def resolve_path(self, stored: object) -> Path | None:
+        """The absolute path of a manifest's file column (:meth:`store_path`); None for a missing value."""
+        if not isinstance(stored, str) or not stored:  # None, or NaN where a merge found no row
+            return None
+        p = Path(stored)
+        return p if p.is_absolute() else self.storage_root / p
+
     def partition_dir(self, manifest: str, scene: str, run_id: str) -> Path:
         get_manifest(manifest)
         return (
@@ -184,6 +205,19 @@ class Catalog:
             Path(tmp).unlink(missing_ok=True)
             raise
         return PartRef(manifest, scene, run_id, part, str(path), table.num_rows)
+
+    def write_parts(
+        self, parts: Sequence[tuple[str, pd.DataFrame | pa.Table, str, str, str]]
+    ) -> list[PartRef]:
+        """Write several parts, ``(manifest, rows, scene, run_id, part)`` each, all or nothing as far as
+        validation goes: every part is checked against its schema before the first one is written, so rows
+        that do not fit leave the catalog as it was (no half-done export)."""
+        for manifest, rows, *_ in parts:
+            to_table(get_manifest(manifest), rows)
+        return [
+            self.write(manifest, rows, scene=scene, run_id=run_id, part=part)
+            for manifest, rows, scene, run_id, part in parts
+        ]
 
     def part_files(
         self, manifest: str, scene: str | Iterable[str] | None = None, run_id: str | None = None

@@ -113,6 +113,7 @@ CLIPS = _manifest(
     _req("duration", pa.float64()),
     _opt("shot_id", pa.int32()),
     _opt("clip_path", pa.string()),  # the encoded mp4, once materialised (stage 4 selections only)
+    _opt("name", pa.string()),  # the clip's folder in a release layout (an imported clip keeps the release's)
 )
 
 FACES = _manifest(
@@ -249,13 +250,24 @@ GROUP_CHECKS = _manifest(
     _req("n_gold", pa.int32()),
     _req("n_gold_answered", pa.int32()),  # gold items answered with a word: the "recaptured" ones
     _req("n_gold_correct", pa.int32()),
-    _req("estimate", pa.float64()),  # estimated correct rate of the copy's answered items (NaN: none)
+    _req("estimate", pa.float64()),  # estimated correct rate of the copy's answered items (0: none answered)
     _req("ci_low", pa.float64()),
     _req("ci_high", pa.float64()),
     _req("verdict", pa.string()),  # 'AC', 'IP', 'UA'
     _opt("pr_decision", pa.string()),  # 'accept' / 'reject'
     _opt("reviewer_id", pa.string()),
     _opt("feedback", pa.string()),
+)
+
+SIMULATED_TRUTH = _manifest(
+    "simulated_truth",
+    ("batch_id", "clip_id"),
+    "Annotation simulator: the hidden true expression of each simulated clip, to score aggregators against.",
+    _req("batch_id", pa.string()),
+    _req("clip_id", pa.string()),
+    _req("scene", pa.string()),
+    _req("label", pa.string()),  # the true expression (emotions.yaml names)
+    _req("quality", pa.string()),  # the simulated crowd: 'expert', 'good', 'mixed' or 'poor'
 )
 
 SPLITS = _manifest(
@@ -300,7 +312,7 @@ RESULTS = _manifest(
 MANIFESTS: dict[str, Manifest] = {
     m.name: m
     for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS, LABELS)
-    + (ANNOTATION_TASKS, ANSWERS, GROUP_CHECKS)
+    + (ANNOTATION_TASKS, ANSWERS, GROUP_CHECKS, SIMULATED_TRUTH)
     + (SPLITS, RESULTS)
 }
 

@@ -100,9 +100,13 @@ def ls_export_cmd(
         Path | None, typer.Option("--config-out", help="Also write the labelling config XML here.")
     ] = None,
     url_template: Annotated[
-        str,
-        typer.Option(help="The video URL: {clip_path}, {clip_name} or {clip_id} are filled in."),
-    ] = "/data/local-files/?d={clip_path}",
+        str | None,
+        typer.Option(
+            help="The video URL: {clip_relpath} (from the storage root), {clip_path} (absolute), "
+            "{clip_name} or {clip_id} are filled in. Default: Label Studio's local files, "
+            "/data/local-files/?d={clip_relpath}, with LOCAL_FILES_DOCUMENT_ROOT set to the storage root."
+        ),
+    ] = None,
     config: ConfigFile = None,
     preset: Preset = "default",
     set_: Overrides = None,
@@ -110,7 +114,7 @@ def ls_export_cmd(
     """Write a batch's tasks (video, face boxes as predictions) for Label Studio, and its labelling config."""
     import json
 
-    from data_catalog.formats.label_studio import export_tasks, labelling_config
+    from data_catalog.formats.label_studio import DEFAULT_URL, export_tasks, labelling_config
     from data_catalog.io import Catalog, atomic_write_bytes
 
     cfg = resolve_config(config, preset, set_)
@@ -121,7 +125,13 @@ def ls_export_cmd(
     scenes = sorted(tasks["scene"].unique())
     clips = catalog.read("clips", scene=scenes, latest=True)
     faces = catalog.read("faces", scene=scenes)
-    items = export_tasks(tasks, faces[faces["clip_id"].isin(set(tasks["clip_id"]))], clips, url_template)
+    items = export_tasks(
+        tasks,
+        faces[faces["clip_id"].isin(set(tasks["clip_id"]))],
+        clips,
+        url_template or DEFAULT_URL,
+        catalog,
+    )
     atomic_write_bytes(out, json.dumps(items, indent=1).encode())
     typer.echo(f"{len(items)} tasks -> {out}")
     if config_out:

@@ -315,10 +315,15 @@ def finalize_scene(
         for video_id, video_jobs in tqdm(
             jobs.items(), desc=f"crops {scene}", unit="video", disable=not progress
         ):
-            for res in write_video_crops(media.loc[video_id, "path"], video_jobs, crops_dir, scene, ff.crops):
+            for res in write_video_crops(
+                catalog.resolve_path(media.loc[video_id, "path"]), video_jobs, crops_dir, scene, ff.crops
+            ):
                 i = index[res.clip_id]
                 if res.error is None:
-                    cand.loc[i, ["face_dir", "scene_dir"]] = [res.face_dir, res.scene_dir]
+                    cand.loc[i, ["face_dir", "scene_dir"]] = [
+                        catalog.store_path(res.face_dir),
+                        catalog.store_path(res.scene_dir),
+                    ]
                     cand.loc[i, "n_crops"] = res.n_crops
                 else:
                     cand.loc[i, ["keep", "reason", "value"]] = [False, "crop_failed", math.nan]

@@ -57,14 +57,14 @@ def materialize_scene(
         out = clip_file(clips_dir, scene, row.clip_id)
         if not out.is_file():
             clip = clips.loc[row.clip_id]
-            source = media.loc[clip["video_id"], "path"]
+            source = catalog.resolve_path(media.loc[clip["video_id"], "path"])
             try:
                 encode_clip(source, int(clip["start_frame"]), int(clip["end_frame"]), out)
             except (MediaError, OSError, RuntimeError) as exc:
                 log.warning("%s: could not encode clip %s: %s", source, row.clip_id, exc)
                 paths.append(None)
                 continue
-        paths.append(str(out))
+        paths.append(catalog.store_path(out))
     selections["clip_path"] = paths
     part = parts[0].stem.removeprefix("part-")
     return catalog.write("selections", selections, scene=scene, run_id=ctx.run_id, part=part)

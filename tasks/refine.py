@@ -91,7 +91,7 @@ def entropy(p: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def load_clip_crops(face_dir: str | None, k: int) -> tuple[list[np.ndarray], str | None]:
+def load_clip_crops(face_dir: str | os.PathLike | None, k: int) -> tuple[list[np.ndarray], str | None]:
     """A uniform sample of ``k`` RGB crops from a folder of JPEGs, or ``([], reason)``."""
     import cv2
 
@@ -175,7 +175,7 @@ def refine_scene(
             pending.clear()
 
         for clip in tqdm(clips, desc=f"refine {scene}", unit="clip"):
-            crops, reason = load_clip_crops(clip["face_dir"], cfg.frames_per_clip)
+            crops, reason = load_clip_crops(catalog.resolve_path(clip["face_dir"]), cfg.frames_per_clip)
             if reason:
                 failed = dict.fromkeys(("probs", "label", "confidence", "entropy"))
                 rows.append(

@@ -4,12 +4,16 @@ Layout (paper, section 4.1: 224x224 face crops, 336x504 scene images, 80/20 spli
 
     2_ClipsforFaceCrop/<Scene>/<Emotion>/<clip>/*.jpg
     3_ClipsforScenImages/<Scene>/<Emotion>/<clip>/*.jpg
-    4_setups/All_scenes/{train,test}_All.csv         # '<Scene>/<Emotion>/<clip> <Emotion>' (the release's own)
-    4_setups/All_scenes/{train,test}.csv             # '<root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/<clip> <index>'
-    4_setups/22_scenes/<Scene>/...  4_setups/4_scenarios/<Scenario>/...   (same two styles per setup)
+    4_setups/All_scenes/{train,test}_All.csv     # '<Scene>/<Emotion>/<clip> <Emotion>' (the release's own)
+    4_setups/All_scenes/{train,test}.csv         # '<root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/<clip> <index>'
+    4_setups/All_scenes/FERV39K_{train,test}.txt # '<root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/<clip> <frames> <index>'
+    4_setups/22_scenes/<Scene>/...  4_setups/4_scenarios/<Scenario>/...   (the same three styles per setup)
 
-The ``{train,test}.csv`` files are what MAE-DFER, DFER-CLIP and S2D read; their label index follows
-:data:`BENCHMARK_LABEL_ORDER` (DFEW's order), not this project's ``keywords/emotions.yaml`` order.
+Who reads what: MAE-DFER (and S2D) read the two-column ``{train,test}.csv`` (path, label index);
+DFER-CLIP reads the three-column ``FERV39K_{train,test}.txt`` (path, number of frames, label index), the
+names those projects give them. Label indices follow :data:`BENCHMARK_LABEL_ORDER` (DFEW's order), not this
+project's ``keywords/emotions.yaml`` order. ``<clip>`` is the release's own folder name for a clip imported
+from a release (so results keyed on official paths match), else the clip id.
 The reference counts of the release ship as ``data_catalog/reference/ferv39k_release_counts.csv``.
 
     >>> export_release(Catalog(root / "catalog"), "out/FERV39k", seed=0)        # doctest: +SKIP
@@ -163,21 +167,40 @@ def _materialise(src: Path, dst: Path, mode: str) -> None:
         raise
 
 
-def _resolve(path: object, base: Path | None) -> Path | None:
-    if not isinstance(path, str) or not path:  # None, or NaN where a merge found no candidates row
-        return None
-    p = Path(path)
-    return p if p.is_absolute() or base is None else base / p
+def _release_names(rows: pd.DataFrame, catalog: Catalog) -> pd.Series:
+    """Each clip's folder name in the layout: the release's own name where the clip was imported from one
+    (``clips.name``, so results keyed on official paths still match), else its id. A name that would
+    share a ``<Scene>/<Emotion>`` folder with another clip falls back to the id, which is unique."""
+    clips = catalog.read("clips", latest=True)
+    names = (
+        clips.set_index("clip_id")["name"].dropna() if "name" in clips.columns else pd.Series(dtype=object)
+    )
+    name = rows["clip_id"].map(names).fillna(rows["clip_id"])
+    clash = pd.DataFrame({"scene": rows["scene"], "label": rows["label"], "name": name}).duplicated(
+        keep=False
+    )
+    return name.where(~clash, rows["clip_id"])
+
+
+#: The split files of each setup: (file name for a split and setup name, style).
+SPLIT_FILES = (
+    ("{split}_{name}.csv", "release"),  # the release's own
+    ("{split}.csv", "index"),  # MAE-DFER, S2D
+    ("FERV39K_{split}.txt", "frames"),  # DFER-CLIP
+)
 
 
 def _setup_text(rows: pd.DataFrame, split: str, root: str, style: str) -> str:
     part = rows[rows["split"] == split].sort_values("rel")
-    if style == "release":
-        lines = [f"{r.rel} {r.label}" for r in part.itertuples()]
-    else:
-        lines = [
-            f"{root}/{FACE_DIR}/{r.rel} {BENCHMARK_LABEL_ORDER.index(r.label)}" for r in part.itertuples()
-        ]
+    lines = []
+    for r in part.itertuples():
+        index = BENCHMARK_LABEL_ORDER.index(r.label)
+        if style == "release":
+            lines.append(f"{r.rel} {r.label}")
+        elif style == "index":
+            lines.append(f"{root}/{FACE_DIR}/{r.rel} {index}")
+        else:
+            lines.append(f"{root}/{FACE_DIR}/{r.rel} {r.n_frames} {index}")
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -191,10 +214,8 @@ def _write_setups(rows: pd.DataFrame, out: Path, root: str) -> list[Path]:
     written = []
     for folder, name, group in setups:
         for split in SPLITS:
-            for path, style in (
-                (folder / f"{split}_{name}.csv", "release"),
-                (folder / f"{split}.csv", "index"),
-            ):
+            for pattern, style in SPLIT_FILES:
+                path = folder / pattern.format(split=split, name=name)
                 atomic_write_bytes(path, _setup_text(group, split, root, style).encode())
                 written.append(path)
     return written
@@ -207,13 +228,12 @@ def export_release(
     mode: str = "hardlink",
     test_fraction: float = 0.2,
     seed: int = 0,
-    base_dir: str | os.PathLike | None = None,
     path_root: str | None = None,
 ) -> ExportResult:
     """Write the labelled clips of ``catalog`` in the release layout under ``out_dir``.
 
     Labels come from :func:`~data_catalog.formats.labels.current_labels`; frames from
-    ``candidates.face_dir`` / ``scene_dir`` (relative paths resolved against ``base_dir``), hard-linked
+    ``candidates.face_dir`` / ``scene_dir`` (:meth:`Catalog.resolve_path`: relative to the storage root), hard-linked
     (falling back to a copy across filesystems) or copied (``mode``). The split is the labels' own where
     they carry one (an imported release), else :func:`stratified_split`. A clip folder that exists is
     finished work and is reused; clips without face crops are skipped and counted. ``path_root`` is the
@@ -222,7 +242,6 @@ def export_release(
     if mode not in LINK_MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(LINK_MODES)}")
     out = Path(out_dir)
-    base = Path(base_dir) if base_dir is not None else None
     tax = load_taxonomy()
     labels = current_labels(catalog)
     rows = labels.frame.copy()
@@ -239,15 +258,16 @@ def export_release(
     missing = rows["split"].isna()
     if missing.any():
         rows.loc[missing, "split"] = stratified_split(rows[missing], test_fraction, seed)
-    rows["rel"] = rows["scene"] + "/" + rows["label"] + "/" + rows["clip_id"]
+    rows["rel"] = rows["scene"] + "/" + rows["label"] + "/" + _release_names(rows, catalog)
 
     skipped: Counter[str] = Counter()
     keep = []
     reused = 0
+    n_frames: dict[int, int] = {}
     from tqdm import tqdm
 
     for r in tqdm(rows.itertuples(), total=len(rows), desc="export ferv39k", unit="clip"):
-        face = _resolve(r.face_dir, base)
+        face = catalog.resolve_path(r.face_dir)
         dst = out / FACE_DIR / r.rel
         if dst.is_dir():
             reused += 1
@@ -260,14 +280,21 @@ def export_release(
         else:
             _materialise(face, dst, mode)
         keep.append(r.Index)
-        scene_src = _resolve(r.scene_dir, base)
+        n_frames[r.Index] = len(_jpegs(dst))
+        scene_src = catalog.resolve_path(r.scene_dir)
         scene_dst = out / SCENE_DIR / r.rel
         if not scene_dst.is_dir():
             if scene_src is not None and scene_src.is_dir():
                 _materialise(scene_src, scene_dst, mode)
             else:
                 skipped["no_scene_images"] += 1  # the face crops are exported all the same
-    done = rows.loc[keep]
+    done = rows.loc[keep].assign(n_frames=pd.Series(n_frames, dtype="int64"))
+    if done.empty:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+        raise ValueError(
+            f"{catalog.root}: none of the {len(rows)} labelled clips has face crops to export ({reasons}); "
+            f"frame folders are read relative to the storage root {catalog.storage_root}"
+        )
     root = path_root if path_root is not None else out.resolve().as_posix()
     files = _write_setups(done, out, root)
     return ExportResult(
@@ -330,6 +357,8 @@ def _read_split_file(path: Path, split: str, problems: list[ImportProblem]) -> l
         parts = line.replace(",", " ").split()
         if not parts:
             continue
+        if len(parts) == 3 and parts[1].isdigit():  # DFER-CLIP's 'path frames index'
+            parts = [parts[0], parts[2]]
         if len(parts) != 2:
             problems.append(ImportProblem(where, "malformed_line"))
             continue
@@ -448,6 +477,7 @@ def import_release(
                 "n_frames": n,
                 "fps": fps,
                 "duration": n / fps,
+                "name": e.name,
                 **ctx.lineage("import"),
             }
         )
@@ -459,8 +489,8 @@ def import_release(
                 "keep": n > 0,
                 "reason": None if n else "missing_face_crops",
                 "measures": {},
-                "face_dir": str(face_dir) if n else None,
-                "scene_dir": str(scene_dir) if scene_dir.is_dir() else None,
+                "face_dir": catalog.store_path(face_dir) if n else None,
+                "scene_dir": catalog.store_path(scene_dir) if scene_dir.is_dir() else None,
                 "n_crops": n,
                 **ctx.lineage("import"),
             }

@@ -29,6 +29,7 @@ from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
+from data_catalog.io import Catalog
 from keywords.taxonomy import Taxonomy, load_taxonomy
 
 PASS = "PASS"
@@ -37,6 +38,8 @@ WORD_CONTROL = "word"
 BOX_CONTROL = "box"
 VIDEO_OBJECT = "video"
 MODEL_VERSION = "ferv-faces"
+#: Label Studio's local-files URL of a clip, relative to its ``LOCAL_FILES_DOCUMENT_ROOT`` (the storage root).
+DEFAULT_URL = "/data/local-files/?d={clip_relpath}"
 
 
 def labelling_config(taxonomy: Taxonomy | None = None) -> str:
@@ -85,11 +88,15 @@ def export_tasks(
     tasks: pd.DataFrame,
     faces: pd.DataFrame,
     clips: pd.DataFrame,
-    url_template: str = "/data/local-files/?d={clip_path}",
+    url_template: str = DEFAULT_URL,
+    catalog: Catalog | None = None,
 ) -> list[dict]:
     """Label Studio tasks for ``annotation_tasks`` rows (see the module docstring). ``url_template`` may
-    use ``{clip_path}``, ``{clip_name}`` (the file name) and ``{clip_id}``; a task whose clip has no
-    ``clip_path`` is an error naming the clip (package after the clips are encoded)."""
+    use ``{clip_path}`` (absolute), ``{clip_relpath}`` (relative to the storage root, which is what Label
+    Studio's ``LOCAL_FILES_DOCUMENT_ROOT`` should be), ``{clip_name}`` (the file name) and ``{clip_id}``.
+    Stored clip paths are resolved through ``catalog`` (:meth:`Catalog.resolve_path`), never against the
+    working directory. A task whose clip has no ``clip_path`` is an error naming the clip (package after
+    the clips are encoded)."""
     missing = tasks.loc[tasks["clip_path"].isna(), "clip_id"].unique().tolist()
     if missing:
         raise ValueError(f"annotation tasks without a clip file (clip_path): {missing[:5]}")
@@ -98,9 +105,16 @@ def export_tasks(
     by_clip = {c: rows for c, rows in face0.groupby("clip_id")} if len(face0) else {}
     out = []
     for t in tasks.sort_values(["group_id", "copy", "position"]).itertuples():
-        path = str(t.clip_path)
+        path = catalog.resolve_path(t.clip_path) if catalog is not None else Path(t.clip_path)
+        root = catalog.storage_root if catalog is not None else Path.cwd()
+        relpath = os.path.relpath(path, root) if path.is_absolute() else str(path)
         data = {
-            "video": url_template.format(clip_path=path, clip_name=Path(path).name, clip_id=t.clip_id),
+            "video": url_template.format(
+                clip_path=path.as_posix(),
+                clip_relpath=Path(relpath).as_posix(),
+                clip_name=path.name,
+                clip_id=t.clip_id,
+            ),
             "task_id": t.task_id,
             "batch_id": t.batch_id,
             "group_id": t.group_id,

@@ -21,12 +21,13 @@ Here is exactly what is computed.
 - **Interval**: equal-tailed, mass ``interval`` (0.95): ``ci_low = (k + x_lo) / N`` with ``x_lo`` the
   smallest ``x`` whose BetaBinomial CDF reaches ``(1 - interval) / 2``; ``ci_high`` likewise at
   ``(1 + interval) / 2``. With no recaptures at all (Bell 1974's case) the posterior is the prior
-  spread over ``N`` items: estimate 0.5, a wide interval.
+  spread over ``N`` items: estimate 0.5, a wide interval. A copy answered PASS throughout (``N = 0``)
+  contributes no correct answer: estimate and interval 0, verdict UA (a defined score, so the copy can be
+  stored, exported and sent back like any other UA copy).
 - **Verdict** (``accept`` = 0.8, ``improper`` = 0.4), the interval used explicitly so that little
   evidence never decides alone:
   AC if ``estimate >= accept`` and ``ci_low >= improper``; UA if ``estimate < improper`` and
-  ``ci_high < accept``; IP otherwise. A copy answered PASS throughout contributes nothing: estimate and
-  interval NaN, verdict UA.
+  ``ci_high < accept``; IP otherwise.
 
 For a copy of 50 answered items and 3 recaptured gold: 3/3 correct -> AC (0.88, [0.48, 1.0]); 2/3 -> IP;
 1/3 -> IP (0.37, but ``ci_high`` 0.82: too little evidence to send it back); 0/3 -> UA (0.12, [0, 0.52]).
@@ -57,7 +58,7 @@ class CopyScore:
     n_gold: int  # gold items among them
     n_gold_answered: int  # gold items answered with a word: the recaptures
     n_gold_correct: int
-    estimate: float  # posterior mean of the copy's correct rate (NaN: nothing answered)
+    estimate: float  # posterior mean of the copy's correct rate (0: nothing answered)
     ci_low: float
     ci_high: float
     verdict: str  # 'AC', 'IP' or 'UA'
@@ -81,8 +82,8 @@ def correct_rate(n: int, g: int, k: int, cfg: AnnotateConfig) -> tuple[float, fl
     recaptured gold items correct (see the module docstring)."""
     if not 0 <= k <= g <= n:
         raise ValueError(f"need 0 <= correct ({k}) <= recaptured ({g}) <= answered ({n})")
-    if n == 0:
-        return math.nan, math.nan, math.nan
+    if n == 0:  # all PASS: nothing this copy contributes is right
+        return 0.0, 0.0, 0.0
     alpha, beta = cfg.prior_correct + k, cfg.prior_wrong + g - k
     pmf = betabinom_pmf(n - g, alpha, beta)
     mean_x = (n - g) * alpha / (alpha + beta)
@@ -101,8 +102,6 @@ def correct_rate(n: int, g: int, k: int, cfg: AnnotateConfig) -> tuple[float, fl
 
 def verdict(estimate: float, ci_low: float, ci_high: float, cfg: AnnotateConfig) -> str:
     """AC, IP or UA from the estimate and its interval (see the module docstring)."""
-    if math.isnan(estimate):
-        return "UA"
     if estimate >= cfg.accept and ci_low >= cfg.improper:
         return "AC"
     if estimate < cfg.improper and ci_high < cfg.accept:

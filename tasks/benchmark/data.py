@@ -84,11 +84,8 @@ def load_labels(catalog: Catalog, run_id: str | None = None, labels_path: str | 
     return LabelSource(labels.frame, labels.source)
 
 
-def _resolve(path: object, base: Path | None) -> str | None:
-    if not isinstance(path, str) or not path:
-        return None
-    p = Path(path)
-    return str(p if p.is_absolute() or base is None else base / p)
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _has_jpegs(folder: object) -> bool:
@@ -99,20 +96,17 @@ def _jpegs(folder: str) -> list[str]:
     return sorted(e.path for e in os.scandir(folder) if e.name.lower().endswith((".jpg", ".jpeg")))
 
 
-def benchmark_clips(
-    labels: pd.DataFrame, catalog: Catalog, base_dir: str | os.PathLike | None = None
-) -> BenchmarkClips:
-    """Join ``labels`` with the latest ``candidates`` rows' frame folders (relative paths resolved
-    against ``base_dir``). Clips without face crops are left out and counted (``no_candidate``,
+def benchmark_clips(labels: pd.DataFrame, catalog: Catalog) -> BenchmarkClips:
+    """Join ``labels`` with the latest ``candidates`` rows' frame folders, as absolute paths
+    (:meth:`Catalog.resolve_path`). Clips without face crops are left out and counted (``no_candidate``,
     ``no_face_dir``, ``no_face_crops``); a missing scene folder only matters to two-stream models."""
     tax = load_taxonomy()
-    base = Path(base_dir) if base_dir is not None else None
     cand = catalog.read("candidates", latest=True)[["clip_id", "face_dir", "scene_dir"]]
     rows = labels.merge(cand, on="clip_id", how="left", indicator=True)
     rows["scenario"] = [tax.scene(s).scenario for s in rows["scene"]]
     rows["label_index"] = [tax.expression_index(lb) for lb in rows["label"]]
-    rows["face_dir"] = [_resolve(p, base) for p in rows["face_dir"]]
-    rows["scene_dir"] = [_resolve(p, base) for p in rows["scene_dir"]]
+    for column in ("face_dir", "scene_dir"):
+        rows[column] = [_str(catalog.resolve_path(p)) for p in rows[column]]
     rows["reason"] = [
         "no_candidate" if merged == "left_only"
         else "no_face_dir" if face is None

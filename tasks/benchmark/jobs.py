@@ -89,13 +89,12 @@ def prepare(
     *,
     labels_run_id: str | None = None,
     labels_path: str | None = None,
-    base_dir: str | os.PathLike | None = None,
 ) -> Prepared:
     """Load labels and frames, split them (paper 4.1) and write the ``splits`` manifest."""
     from tasks.benchmark.data import benchmark_clips, load_labels
 
     labels = load_labels(catalog, labels_run_id, labels_path)
-    clips = benchmark_clips(labels.frame, catalog, base_dir)
+    clips = benchmark_clips(labels.frame, catalog)
     if clips.frame.empty:
         raise ValueError(
             f"{catalog.root}: none of the {len(labels.frame)} labelled clips has face crops ({clips.dropped})"

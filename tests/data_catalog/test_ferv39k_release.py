@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,10 @@ def test_import_reads_clips_candidates_and_labels(tmp_path):
     assert clips.loc["Liveshow-Happy-0001", "duration"] == pytest.approx(0.2)
     cand = catalog.read("candidates").set_index("clip_id")
     assert cand["keep"].all() and cand.loc["Terror-Fear-0002", "n_crops"] == 4
-    assert Path(cand.loc["Terror-Fear-0002", "face_dir"]).is_dir()
-    assert Path(cand.loc["Terror-Fear-0002", "scene_dir"]).is_dir()
+    assert cand.loc["Terror-Fear-0002", "face_dir"] == "FERV39k/2_ClipsforFaceCrop/Terror/Fear/0002"
+    assert catalog.resolve_path(cand.loc["Terror-Fear-0002", "face_dir"]).is_dir()
+    assert catalog.resolve_path(cand.loc["Terror-Fear-0002", "scene_dir"]).is_dir()
+    assert clips.loc["Terror-Fear-0002", "name"] == "0002"  # the release's own name travels with the clip
     assert set(catalog.read("labels")["source"]) == {"ferv39k"}
 
 
@@ -118,12 +121,16 @@ def test_export_then_import_round_trips_ids_scenes_labels_and_splits(tmp_path):
     out = tmp_path / "export"
     result = export_release(first, out, mode="hardlink")
     assert (result.n_train, result.n_test, result.skipped) == (4, 2, {})
-    frame = out / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "Terror-Fear-0002" / "004.jpg"
+    # The official clips keep their official relative paths (ids stay unique: 'Terror-Fear-0002').
+    frame = out / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "0002" / "004.jpg"
     assert frame.stat().st_nlink >= 2  # a hard link to the source crop, not a copy
-    assert (out / "3_ClipsforScenImages" / "Terror" / "Fear" / "Terror-Fear-0002" / "001.jpg").is_file()
+    assert (out / "3_ClipsforScenImages" / "Terror" / "Fear" / "0002" / "001.jpg").is_file()
 
     release_lines = (out / "4_setups" / "All_scenes" / "test_All.csv").read_text().splitlines()
-    assert release_lines == ["Liveshow/Sad/Liveshow-Sad-0001 Sad", "Terror/Fear/Terror-Fear-0002 Fear"]
+    assert release_lines == ["Liveshow/Sad/0001 Sad", "Terror/Fear/0002 Fear"]
+    official = sorted(f"{s}/{e}/{c}" for s, e, c, _, _ in RELEASE)
+    exported = (out / "4_setups" / "All_scenes" / "train_All.csv").read_text().splitlines() + release_lines
+    assert sorted(line.split()[0] for line in exported) == official
     index_lines = (out / "4_setups" / "All_scenes" / "train.csv").read_text().splitlines()
     happy = [line for line in index_lines if "/Happy/" in line]
     assert len(index_lines) == 4 and all(
@@ -206,3 +213,74 @@ def test_cli_import_then_export(tmp_path):
     assert "exported 4 train + 2 test clips" in result.output
     bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])
     assert bad.exit_code != 0 and "unknown layout 'dfew'" in str(bad.exception)
+
+
+def _parse_mae_dfer(path: Path) -> list[tuple[str, int]]:
+    """MAE-DFER's split file, from its format: one clip a line, '<frame folder> <label index>'."""
+    rows = []
+    for line in path.read_text().splitlines():
+        folder, label = line.split(" ")
+        rows.append((folder, int(label)))
+    return rows
+
+
+def _parse_dfer_clip(path: Path) -> list[tuple[str, int, int]]:
+    """DFER-CLIP's annotation file, from its format: '<frame folder> <number of frames> <label index>',
+    the frames being the folder's files in sorted order, labels 0-6 in DFEW's order."""
+    rows = []
+    for line in path.read_text().splitlines():
+        folder, frames, label = line.split(" ")
+        rows.append((folder, int(frames), int(label)))
+    return rows
+
+
+def test_split_files_are_what_mae_dfer_and_dfer_clip_read(tmp_path):
+    catalog = Catalog(tmp_path / "work" / "catalog")
+    import_release(_release(tmp_path / "rel"), catalog, _ctx("import-g"))
+    out = tmp_path / "export"
+    export_release(catalog, out, mode="copy")
+    frames = {f"{s}/{e}/{c}": n for s, e, c, _, n in RELEASE}
+    for setup, name in (("All_scenes", "All"), ("22_scenes/Terror", "Terror"), ("4_scenarios/AI", "AI")):
+        folder = out / "4_setups" / setup
+        for split in ("train", "test"):
+            release = (folder / f"{split}_{name}.csv").read_text().splitlines()
+            mae = _parse_mae_dfer(folder / f"{split}.csv")
+            clip = _parse_dfer_clip(folder / f"FERV39K_{split}.txt")
+            assert len(release) == len(mae) == len(clip) > 0
+            for line, (m_folder, m_label), (c_folder, c_frames, c_label) in zip(
+                release, mae, clip, strict=True
+            ):
+                rel, label = line.split(" ")
+                assert m_folder == c_folder == f"{out.resolve().as_posix()}/2_ClipsforFaceCrop/{rel}"
+                assert m_label == c_label == BENCHMARK_LABEL_ORDER.index(label)
+                assert c_frames == frames[rel] == len(list(Path(c_folder).glob("*.jpg")))
+
+
+def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    release = _release(tmp_path / "rel")
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path / "a")  # a relative storage root, a relative release folder
+    result = runner.invoke(app, ["import", "ferv39k", "../rel", "--set", "storage.root=work"])
+    assert result.exit_code == 0, result.output
+    catalog = Catalog(tmp_path / "a" / "work" / "catalog")
+    stored = catalog.read("candidates")["face_dir"]
+    # The release lies outside the storage root: its folders are stored absolute, not as given ('../rel').
+    assert all(Path(p).is_absolute() and Path(p).is_dir() for p in stored)
+    monkeypatch.chdir(tmp_path / "b")  # the same storage, named from elsewhere
+    result = runner.invoke(
+        app, ["export", "out", "--mode", "copy", "--set", f"storage.root={tmp_path / 'a' / 'work'}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "exported 4 train + 2 test clips" in result.output
+    assert len(list((tmp_path / "b" / "out" / "2_ClipsforFaceCrop").glob("*/*/*/*.jpg"))) == sum(
+        n for *_, n in RELEASE
+    )
+
+    shutil.rmtree(release)  # the crops are gone: nothing to export is an error, not an empty release
+    result = runner.invoke(
+        app, ["export", "out2", "--mode", "copy", "--set", f"storage.root={tmp_path / 'a' / 'work'}"]
+    )
+    assert result.exit_code != 0 and "none of the 6 labelled clips has face crops" in str(result.exception)
+    assert not (tmp_path / "b" / "out2" / "4_setups").exists()

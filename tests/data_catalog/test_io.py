@@ -145,3 +145,18 @@ def test_a_column_present_only_in_later_rows_is_kept(tmp_path, ctx):
     Catalog(tmp_path).write("videos", [first, second], scene="War", run_id="r1")
     df = Catalog(tmp_path).read("videos").set_index("video_id")
     assert df.loc["b", "title"] == "only here" and pd.isna(df.loc["a", "title"])
+
+
+def test_paths_are_stored_relative_to_the_storage_root_and_resolved_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    catalog = Catalog("work/catalog")  # a relative root, as storage.root's default is
+    inside = catalog.store_path("work/crops/Terror/clip-1/face")
+    outside = catalog.store_path(tmp_path / "elsewhere" / "x.mp4")
+    assert inside == "crops/Terror/clip-1/face"
+    assert outside == (tmp_path / "elsewhere" / "x.mp4").as_posix()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    moved = Catalog(tmp_path / "work" / "catalog")  # the same storage, named from another directory
+    assert moved.resolve_path(inside) == tmp_path / "work" / "crops" / "Terror" / "clip-1" / "face"
+    assert moved.resolve_path(outside) == tmp_path / "elsewhere" / "x.mp4"
+    assert moved.resolve_path(None) is None and moved.resolve_path(float("nan")) is None

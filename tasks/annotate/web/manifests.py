@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -49,21 +48,15 @@ def face_track(faces: pd.DataFrame, start_time: float) -> list[list[float]]:
     return [[round(float(v), 4) for v in row] for row in zip(*cols, strict=True)]
 
 
-def read_batch(catalog: Catalog, batch_id: str, base: str | Path | None = None) -> BatchInput:
-    """The tasks of ``batch_id`` with their titles and face tracks. Relative clip paths are resolved
-    against ``base`` (default: the current directory), as the app serves files by absolute path."""
+def read_batch(catalog: Catalog, batch_id: str) -> BatchInput:
+    """The tasks of ``batch_id`` with their titles and face tracks; clip paths are made absolute
+    (:meth:`Catalog.resolve_path`), as the app serves files by absolute path."""
     tasks = catalog.read("annotation_tasks", run_id=batch_id)
     tasks = tasks[tasks["batch_id"] == batch_id]
     if tasks.empty:
         known = sorted({p.parent.name.removeprefix("run=") for p in catalog.part_files("annotation_tasks")})
         raise ValueError(f"no annotation tasks of batch {batch_id!r} in {catalog.root}; batches: {known}")
-    root = Path(base) if base is not None else Path.cwd()
-    tasks = tasks.assign(
-        clip_path=[
-            None if p is None or p != p else str(p if Path(p).is_absolute() else (root / p).resolve())
-            for p in tasks["clip_path"]
-        ]
-    )
+    tasks = tasks.assign(clip_path=[_none(catalog.resolve_path(p)) for p in tasks["clip_path"]])
     clip_ids = set(tasks["clip_id"])
     clips = catalog.read("clips", latest=True)
     clips = clips[clips["clip_id"].isin(clip_ids)].set_index("clip_id")
@@ -97,8 +90,9 @@ def write_exports(
 ) -> list[PartRef]:
     """Write ``answers`` and ``group_checks`` (as ``service.export_frames`` gives them, with a
     ``batch_id`` column) per batch (the run, as for ``annotation_tasks``) and scene, part ``web``.
-    ``config`` (the resolved config's JSON) is hashed into the rows' lineage."""
-    refs = []
+    ``config`` (the resolved config's JSON) is hashed into the rows' lineage. All or nothing: every part
+    is validated before the first is written (:meth:`Catalog.write_parts`)."""
+    parts = []
     for manifest, rows in (("answers", answers), ("group_checks", checks)):
         if rows.empty:
             continue
@@ -106,9 +100,5 @@ def write_exports(
             lineage = RunContext.create(dict(config), run_id=str(batch)).lineage(STAGE)
             if manifest == "group_checks":
                 part = part.drop(columns="batch_id")
-            refs.append(
-                catalog.write(
-                    manifest, part.assign(**lineage), scene=str(scene), run_id=str(batch), part="web"
-                )
-            )
-    return refs
+            parts.append((manifest, part.assign(**lineage), str(scene), str(batch), "web"))
+    return catalog.write_parts(parts)

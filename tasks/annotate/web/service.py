@@ -752,7 +752,9 @@ def export_frames(s: Session, batch_ids: Sequence[str] | None = None) -> tuple[p
                 "batch_id": a.batch_id, "group_id": a.group_id, "copy": a.copy, "round": a.round, "scene": a.scene,
                 "annotator_id": a.annotator_id, "n_items": a.n_items, "n_gold": a.n_gold,
                 "n_gold_answered": a.n_gold_answered, "n_gold_correct": a.n_gold_correct,
-                "estimate": a.estimate, "ci_low": a.ci_low, "ci_high": a.ci_high, "verdict": a.verdict,
+                # A copy scored all-PASS before its score was defined has NULL there: it scores 0.
+                "estimate": a.estimate or 0.0, "ci_low": a.ci_low or 0.0, "ci_high": a.ci_high or 0.0,
+                "verdict": a.verdict,
                 "pr_decision": r.decision if r else None, "reviewer_id": r.reviewer_id if r else None,
                 "feedback": r.feedback if r else None,
             }

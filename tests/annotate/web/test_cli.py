@@ -101,3 +101,60 @@ def test_serve_starts_the_page_on_a_fresh_database(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_an_all_pass_copy_exports_with_a_defined_score(project):
+    """A CA who answers PASS throughout gets UA with score 0 (it was NaN, stored as NULL, and the export
+    then failed half-way, after writing the answers)."""
+    from data_catalog.io import Catalog
+    from tasks.annotate.package import AnnotateConfig
+    from tasks.annotate.web import service
+    from tasks.annotate.web.db import open_database
+
+    tokens = {}
+    for name, role in (("ca1", "CA"), ("pr1", "PR")):
+        r = ferv(project, "add-annotator", name.upper(), "--role", role, "--id", name)
+        tokens[name] = re.search(r"token: (\S+)$", r.output, re.M).group(1)
+    assert ferv(project, "load", BATCH).exit_code == 0
+    cfg = AnnotateConfig(group_size=4, gold_fraction=0.5)
+    db = open_database(f"sqlite:///{project / 'annotate.db'}", migrate=False)
+    with db.session() as s:
+        pr = service.authenticate(s, tokens["pr1"])
+        while item := service.next_item(s, pr, "gold"):
+            service.submit_answer(s, pr, item["task_id"], "shock", 1.0, cfg)
+        ca = service.authenticate(s, tokens["ca1"])
+        n = 0
+        while (item := service.next_item(s, ca, "label")) and n < 4:
+            service.submit_answer(s, ca, item["task_id"], "PASS", 1.0, cfg)
+            n += 1
+    db.dispose()
+    r = ferv(project, "export-answers")
+    assert r.exit_code == 0, r.output
+    checks = Catalog(project / "catalog").read("group_checks", run_id=BATCH)
+    assert len(checks) == 1
+    row = checks.iloc[0]
+    assert (row["verdict"], row["estimate"], row["ci_low"], row["ci_high"]) == ("UA", 0.0, 0.0, 0.0)
+
+
+def test_an_export_that_does_not_fit_writes_nothing(project):
+    """Export is all or nothing: rows that do not fit a manifest leave no part behind."""
+    import pandas as pd
+
+    from data_catalog.io import Catalog, ManifestError
+    from tasks.annotate.web.manifests import write_exports
+
+    catalog = Catalog(project / "catalog")
+    before = sorted(p.relative_to(catalog.root) for p in catalog.root.rglob("*.parquet"))
+    answers = pd.DataFrame(
+        [{"answer_id": "a1", "task_id": "t1", "batch_id": BATCH, "group_id": "g", "copy": 1, "clip_id": "c",
+          "scene": "Interview", "annotator_id": "ca1", "role": "CA", "round": 1, "word": "PASS", "label": None,
+          "answered_at": pd.Timestamp.now(tz="UTC"), "time_spent_s": 1.0, "source": "web"}]
+    )  # fmt: skip
+    checks = pd.DataFrame(
+        [{"batch_id": BATCH, "group_id": "g", "copy": 1, "round": 1, "scene": "Interview", "annotator_id": "ca1",
+          "n_items": 1, "n_gold": 0, "n_gold_answered": 0, "n_gold_correct": 0, "estimate": None,
+          "ci_low": 0.0, "ci_high": 0.0, "verdict": "UA"}]
+    )  # fmt: skip
+    with pytest.raises(ManifestError, match="group_checks.estimate"):
+        write_exports(catalog, answers, checks, {"annotate": {}})
+    assert sorted(p.relative_to(catalog.root) for p in catalog.root.rglob("*.parquet")) == before
