@@ -147,28 +147,47 @@ def ls_import_cmd(
     pr: Annotated[
         list[str] | None, typer.Option("--pr", help="An annotator id (ls-<user>) who is a PR (repeatable).")
     ] = None,
+    auto_accept: Annotated[
+        bool,
+        typer.Option(
+            "--auto-accept/--no-auto-accept",
+            help="Accept AC copies on their flag-recapture score (Label Studio has no review step).",
+        ),
+    ] = True,
     config: ConfigFile = None,
     preset: Preset = "default",
     set_: Overrides = None,
 ) -> None:
-    """Read Label Studio annotations back as `answers` rows (source label_studio)."""
+    """Add Label Studio annotations to a batch as `answers` (source label_studio) and score its copies."""
     from data_catalog.formats.label_studio import import_annotations
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext
+    from tasks.annotate.label_studio_import import add_answers
 
     cfg = resolve_config(config, preset, set_)
     catalog = Catalog(cfg.storage.catalog_dir)
     tasks = catalog.read("annotation_tasks", run_id=batch, latest=True)
+    if tasks.empty:
+        raise ValueError(f"no annotation tasks for batch {batch!r} in {catalog.root}")
     result = import_annotations(export, tasks, roles=dict.fromkeys(pr or [], "PR"), round_=round_)
-    ctx = RunContext.create(cfg.lineage_json(["annotate"]), run_id=batch)
-    lineage = ctx.lineage("annotate.label_studio")
-    part = f"label-studio-r{round_}"
-    for scene, rows in result.answers.groupby("scene", sort=True):
-        ref = catalog.write("answers", rows.assign(**lineage), scene=str(scene), run_id=batch, part=part)
-        typer.echo(f"{scene:<16} {ref.rows:>6} answers  {ref.path}")
     for problem in result.problems:
         typer.echo(
             f"skipped task {problem.ls_task} annotation {problem.annotation}: {problem.reason} {problem.detail}"
+        )
+    if result.answers.empty:
+        raise ValueError(
+            f"{export}: no annotation could be read as an answer ({len(result.problems)} skipped)"
+        )
+    ctx = RunContext.create(cfg.lineage_json(["annotate"]), run_id=batch)
+    summary = add_answers(catalog, result.answers, tasks, batch, round_, cfg.annotate, ctx, auto_accept)
+    for ref in summary.refs:
+        typer.echo(f"{ref.manifest:<13} {ref.scene:<16} {ref.rows:>6} rows  {ref.path}")
+    typer.echo(f"{summary.n_new} new answers, {summary.n_known} already imported")
+    verdicts = ", ".join(f"{n} {v}" for v, n in sorted(summary.verdicts.items())) or "none"
+    typer.echo(f"finished copies: {verdicts}; {summary.n_unfinished} not finished yet")
+    if summary.n_without_gold:
+        typer.echo(
+            f"{summary.n_without_gold} copies have no labelled gold item: import the PRs' gold labels (--pr)"
         )
 
 

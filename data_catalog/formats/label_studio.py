@@ -191,6 +191,23 @@ def _time(text: object) -> datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
+def _check_full_export(export: Sequence[object], source: str) -> None:
+    """Refuse what is not Label Studio's full JSON export, naming the file and the format expected: an
+    empty list, a list of non-objects, or tasks without ``annotations`` (JSON_MIN, or tasks exported before
+    anyone labelled them) would otherwise import nothing and look like success."""
+    expected = "expected Label Studio's 'JSON' export: a list of tasks, each with its 'annotations'"
+    if not export:
+        raise ValueError(f"{source}: an empty list of tasks; {expected}")
+    if not all(isinstance(t, Mapping) for t in export):
+        raise ValueError(f"{source}: not a list of task objects; {expected}")
+    if not any("annotations" in t for t in export):
+        keys = sorted({k for t in export[:20] for k in t})
+        hint = " (this looks like the JSON_MIN export)" if "annotations" not in keys and "id" in keys else ""
+        raise ValueError(f"{source}: no task has 'annotations' (keys: {keys}){hint}; {expected}")
+    if not any(t.get("annotations") for t in export):
+        raise ValueError(f"{source}: none of its {len(export)} tasks has an annotation yet; {expected}")
+
+
 def import_annotations(
     export: Sequence[Mapping] | str | os.PathLike,
     tasks: pd.DataFrame,
@@ -204,14 +221,17 @@ def import_annotations(
     ``annotators`` maps Label Studio users (``ls-<id>`` or ``ls-<email>``) to project annotator ids,
     ``roles`` annotator ids to ``'CA'`` / ``'PR'`` (default CA); ``round_`` is the round the answers
     belong to."""
+    source = "the Label Studio export"
     if not isinstance(export, list | tuple):
         path = Path(export)
+        source = str(path)
         try:
             export = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable Label Studio JSON export: {exc}") from None
         if not isinstance(export, list):
             raise ValueError(f"{path}: expected a JSON list of tasks, got {type(export).__name__}")
+    _check_full_export(export, source)
     tax = taxonomy or load_taxonomy()
     word_label = tax.word_to_expression
     known = tasks.set_index("task_id")
