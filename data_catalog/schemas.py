@@ -267,7 +267,6 @@ SIMULATED_TRUTH = _manifest(
     _req("clip_id", pa.string()),
     _req("scene", pa.string()),
     _req("label", pa.string()),  # the true expression (emotions.yaml names)
-    _req("quality", pa.string()),  # the simulated crowd: 'expert', 'good', 'mixed' or 'poor'
 )
 
 SPLITS = _manifest(

@@ -357,13 +357,24 @@ def evaluate(result: SimulationResult, methods: Sequence[str] = METHODS) -> pd.S
 
 def write_simulation(catalog: Catalog, result: SimulationResult, ctx: RunContext) -> list[PartRef]:
     """Write the simulation's ``annotation_tasks``, ``answers`` and ``group_checks`` into ``catalog``
-    (one part per scene, ``run=<batch_id>``), as a real batch would be after export from the web app."""
+    (one part per scene, ``run=<batch_id>``), as a real batch would be after export from the web app, and
+    its hidden truth as ``simulated_truth``, so an aggregator can be scored without simulating again."""
     lineage = ctx.lineage(STAGE)
+    scenes = result.tasks.drop_duplicates("clip_id").set_index("clip_id")["scene"]
+    truth = pd.DataFrame(
+        {
+            "batch_id": result.batch_id,
+            "clip_id": result.truth.index,
+            "scene": scenes.reindex(result.truth.index).to_numpy(),
+            "label": result.truth.to_numpy(),
+        }
+    )
     refs = []
     for manifest, frame in (
         ("annotation_tasks", result.tasks),
         ("answers", result.answers),
         ("group_checks", result.checks),
+        ("simulated_truth", truth),
     ):
         for scene, rows in frame.groupby("scene", sort=True):
             refs.append(

@@ -62,6 +62,9 @@ def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path)
         AssertingEventsClient.reset()
     labels = catalog.read("labels", latest=True)
     assert sorted(labels["clip_id"]) == sorted(sim.truth.index) and not result.aggregation.unlabelled
+    # The hidden truth is in the catalog: anyone can score the landed labels without re-simulating.
+    truth = catalog.read("simulated_truth", run_id=sim.batch_id).set_index("clip_id")["label"]
+    assert truth.sort_index().equals(sim.truth.sort_index().rename("label"))
     assert (labels["method"] == "wwta").all() and labels["vote_share"].between(0, 1).all()
     assert labels["confidence"].between(0, 1).all() and (labels["n_votes"] >= 1).all()
     first = labels.iloc[0]
