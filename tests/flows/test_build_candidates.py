@@ -92,8 +92,9 @@ def test_every_stage_writes_consistent_non_empty_manifests(uninterrupted):
     assert set(m["selections"].clip_id) <= set(m["fer_scores"].clip_id)
     selected = m["selections"][m["selections"].selected]
     assert len(selected) == 8  # 2 x the demo target of 4
-    assert all(Path(p).is_file() for p in selected.clip_path)
-    assert all(len(list(Path(d).glob("*.jpg"))) > 0 for d in kept.face_dir)
+    assert all(cat.resolve_path(p).is_file() for p in selected.clip_path)
+    assert all(len(list(cat.resolve_path(d).glob("*.jpg"))) > 0 for d in kept.face_dir)
+    assert not any(Path(p).is_absolute() for p in kept.face_dir)  # under the storage root: stored relative
     # the no-face video's clips fail the presence rule; the close-up's are kept
     by_video = m["candidates"].groupby("video_id")["keep"].any()
     assert by_video["local-WolfgangLanger_Pexels"] and not by_video["local-no_face"]

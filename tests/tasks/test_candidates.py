@@ -3,6 +3,7 @@ fatal, reruns skip finished work, the budget and the crops of finalize_scene."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -111,11 +112,12 @@ def test_kept_clips_get_crops_that_contain_the_face(final, setup):
     clips = setup["catalog"].read("clips", SCENE).set_index("clip_id")
     detector = create_detector("scrfd")
     for clip_id, row in kept.iterrows():
-        root = setup["cfg"].storage.crops_dir
-        assert row["face_dir"] == str(root / "faces" / SCENE / clip_id)
-        assert row["scene_dir"] == str(root / "scenes" / SCENE / clip_id)
-        faces = sorted(p for p in Path(row["face_dir"]).iterdir())
-        scenes = sorted(p for p in Path(row["scene_dir"]).iterdir())
+        root = Path(os.path.abspath(setup["cfg"].storage.crops_dir))
+        catalog = setup["catalog"]
+        assert catalog.resolve_path(row["face_dir"]) == root / "faces" / SCENE / clip_id
+        assert catalog.resolve_path(row["scene_dir"]) == root / "scenes" / SCENE / clip_id
+        faces = sorted(p for p in catalog.resolve_path(row["face_dir"]).iterdir())
+        scenes = sorted(p for p in catalog.resolve_path(row["scene_dir"]).iterdir())
         assert row["n_crops"] == len(faces) == len(scenes) == clips.loc[clip_id, "n_frames"]
         for path in (faces[0], faces[-1]):
             image = cv2.imread(str(path))[:, :, ::-1]
@@ -128,8 +130,8 @@ def test_kept_clips_get_crops_that_contain_the_face(final, setup):
 def test_finalize_rerun_skips_existing_crops_and_gives_the_same_rows(final, setup):
     _, cand = final
     s = setup
-    face_dir = cand[cand["keep"]]["face_dir"].iloc[0]
-    first = sorted(Path(face_dir).iterdir())[0]
+    face_dir = setup["catalog"].resolve_path(cand[cand["keep"]]["face_dir"].iloc[0])
+    first = sorted(face_dir.iterdir())[0]
     mtime = first.stat().st_mtime_ns
     finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
     again = s["catalog"].read("candidates", SCENE).set_index("clip_id")
