@@ -18,6 +18,7 @@ import typer
 
 from flows.annotate_web_cli import register as register_web_commands
 from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from tasks.annotate.aggregation import AGGREGATORS
 
 annotate_app = typer.Typer(
     help="Annotation: packaging, landing labels, Label Studio, simulation.", no_args_is_help=True
@@ -57,7 +58,8 @@ def land_cmd(
         str | None, typer.Option("--batch", help="The batch to land; default: all batches.")
     ] = None,
     method: Annotated[
-        str | None, typer.Option("--method", help="wwta, majority or dawid_skene (default: annotate.method).")
+        str | None,
+        typer.Option("--method", help=f"{', '.join(AGGREGATORS.names())} (default: annotate.method)."),
     ] = None,
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="The labels run (default labels-<batch>).")

@@ -32,11 +32,9 @@ import pyarrow as pa
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
 from keywords.taxonomy import Taxonomy, load_taxonomy
+from tasks.annotate.aggregation import AGGREGATORS, MajorityVote, WWTa, create_aggregator
 from tasks.annotate.aggregation.agreement import fleiss_kappa, krippendorff_alpha
-from tasks.annotate.aggregation.base import Aggregator, answer_frame, word_distribution
-from tasks.annotate.aggregation.dawid_skene import DawidSkene
-from tasks.annotate.aggregation.majority import MajorityVote
-from tasks.annotate.aggregation.wwta import WWTa
+from tasks.annotate.aggregation.base import answer_frame, word_distribution
 from tasks.annotate.package import AnnotateConfig
 from tasks.annotate.workflow import accepted_answers, gold_labels
 
@@ -44,23 +42,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "annotate.aggregate"
 LABELS_EVENT = "ferv.labels.landed"
-METHODS = ("wwta", "majority", "dawid_skene")
-
-
-def make_aggregator(method: str, cfg: AnnotateConfig, labels: list[str]) -> Aggregator:
-    """The aggregator called ``method`` over ``labels`` with the config's parameters."""
-    if method == "wwta":
-        return WWTa(
-            labels=labels,
-            prior_correct=cfg.skill_prior_correct,
-            prior_wrong=cfg.skill_prior_wrong,
-            pr_accuracy=cfg.pr_accuracy,
-        )
-    if method == "majority":
-        return MajorityVote(labels=labels)
-    if method == "dawid_skene":
-        return DawidSkene(labels=labels)
-    raise ValueError(f"unknown aggregation method {method!r}; expected one of {', '.join(METHODS)}")
+METHODS = tuple(AGGREGATORS.names())
 
 
 def vote_frame(answers: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +87,7 @@ def aggregate(
     if frame.empty:
         rows = pd.DataFrame(columns=columns)
     else:
-        agg = make_aggregator(method, cfg, list(tax.expressions)).fit(frame, gold=gold, predicted=predicted)
+        agg = create_aggregator(method, tax.expressions, cfg).fit(frame, gold=gold, predicted=predicted)
         index = agg.labels_.index
         if isinstance(agg, WWTa):
             share, words = agg.vote_share_, agg.word_distribution_

@@ -25,14 +25,14 @@ import re
 import zlib
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from tasks.annotate.aggregation.registry import AGGREGATORS
 
 STAGE = "annotate.package"
 
@@ -76,12 +76,19 @@ class AnnotateConfig(BaseModel):
     prior_correct: float = Field(0.5, gt=0, description="Beta prior of the correct rate (Jeffreys: 0.5)")
     prior_wrong: float = Field(0.5, gt=0, description="Beta prior of the error rate (Jeffreys: 0.5)")
     max_ca_rounds: int = Field(3, ge=1, description="CA rounds of a copy before a PR relabels it")
-    method: Literal["wwta", "majority", "dawid_skene"] = Field(
-        "wwta", description="the aggregator whose labels land"
-    )
+    method: str = Field("wwta", description="the aggregator whose labels land (one of AGGREGATORS' names)")
     skill_prior_correct: float = Field(1.0, gt=0, description="WWTa: pseudo-count of correct gold answers")
     skill_prior_wrong: float = Field(1.0, gt=0, description="WWTa: pseudo-count of wrong gold answers")
     pr_accuracy: float = Field(0.95, gt=0, lt=1, description="WWTa: assumed accuracy of a PR's vote")
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, method: str) -> str:
+        if method not in AGGREGATORS.names():
+            raise ValueError(
+                f"unknown aggregation method {method!r}; expected one of {', '.join(AGGREGATORS.names())}"
+            )
+        return method
 
     @model_validator(mode="after")
     def _ordered(self) -> AnnotateConfig:

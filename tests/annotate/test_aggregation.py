@@ -149,3 +149,25 @@ def test_perfect_agreement_and_no_pairs():
     assert fleiss_kappa(same) == 1.0 and krippendorff_alpha(same) == 1.0
     single = pd.DataFrame({"task": [1, 2], "worker": ["a", "a"], "label": ["x", "y"]})
     assert math.isnan(fleiss_kappa(single)) and math.isnan(krippendorff_alpha(single))
+
+
+def test_every_list_of_methods_comes_from_the_registry():
+    """One registry: a method registered once is accepted by the config and named by the CLI's help."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tasks.annotate.aggregation import AGGREGATORS, MajorityVote, create_aggregator
+    from tasks.annotate.package import AnnotateConfig
+
+    assert AGGREGATORS.names() == ["dawid_skene", "majority", "wwta"]
+    with pytest.raises(ValueError, match="unknown aggregation method 'first_vote'; expected one of"):
+        AnnotateConfig(method="first_vote")
+    AGGREGATORS.register("first_vote")(lambda labels, cfg: MajorityVote(labels=labels))
+    try:
+        assert AnnotateConfig(method="first_vote").method == "first_vote"
+        agg = create_aggregator("first_vote", ["Happy", "Sad"], AnnotateConfig())
+        assert isinstance(agg, MajorityVote) and agg.labels == ["Happy", "Sad"]
+    finally:
+        AGGREGATORS._factories.pop("first_vote")
+    help_text = CliRunner().invoke(app, ["annotate", "land", "--help"]).output
+    assert "dawid_skene, majority, wwta" in " ".join(help_text.split())

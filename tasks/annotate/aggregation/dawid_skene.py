@@ -22,6 +22,7 @@ import pandas as pd
 
 from tasks.annotate.aggregation.base import Aggregator, answer_frame, label_space, resolve
 from tasks.annotate.aggregation.majority import MajorityVote
+from tasks.annotate.aggregation.registry import AGGREGATORS
 
 
 @dataclass
@@ -81,3 +82,8 @@ class DawidSkene(Aggregator):
         self.probas_ = pd.DataFrame(post, index=tasks, columns=labels)
         self.labels_, self.tie_break_ = resolve(self.probas_, data, gold, predicted)
         return self
+
+
+@AGGREGATORS.register("dawid_skene")
+def _dawid_skene(labels: Sequence[str], cfg) -> DawidSkene:
+    return DawidSkene(labels=labels)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tasks.annotate.aggregation.base import Aggregator, answer_frame, label_space, resolve, weighted_scores
+from tasks.annotate.aggregation.registry import AGGREGATORS
 
 
 @dataclass
@@ -39,3 +40,8 @@ class MajorityVote(Aggregator):
         self.probas_ = counts.div(counts.sum(axis=1), axis=0)
         self.labels_, self.tie_break_ = resolve(counts, data, gold, predicted)
         return self
+
+
+@AGGREGATORS.register("majority")
+def _majority(labels: Sequence[str], cfg) -> MajorityVote:
+    return MajorityVote(labels=labels)

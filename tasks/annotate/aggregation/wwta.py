@@ -40,6 +40,7 @@ from tasks.annotate.aggregation.base import (
     weighted_scores,
     word_distribution,
 )
+from tasks.annotate.aggregation.registry import AGGREGATORS
 
 
 @dataclass
@@ -109,3 +110,13 @@ class WWTa(Aggregator):
         self.n_votes_ = data.groupby("task").size().reindex(scores.index).rename("n_votes")
         self.word_distribution_ = word_distribution(data, self.weights_)
         return self
+
+
+@AGGREGATORS.register("wwta")
+def _wwta(labels: Sequence[str], cfg) -> WWTa:
+    return WWTa(
+        labels=labels,
+        prior_correct=cfg.skill_prior_correct,
+        prior_wrong=cfg.skill_prior_wrong,
+        pr_accuracy=cfg.pr_accuracy,
+    )
