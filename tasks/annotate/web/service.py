@@ -33,7 +33,18 @@ from sqlalchemy.orm import Session, aliased
 from keywords.taxonomy import UnknownSceneError, load_taxonomy
 from tasks.annotate.package import AnnotateConfig, assign_copies, reassign_copy
 from tasks.annotate.recapture import PASS, score_copy
-from tasks.annotate.web.db import ROLES, Annotator, Answer, Assignment, Review, Task, hash_token, utcnow
+from tasks.annotate.web.db import (
+    ROLES,
+    Annotator,
+    Answer,
+    Assignment,
+    Review,
+    Task,
+    hash_token,
+    new_token,
+    require_write,
+    utcnow,
+)
 from tasks.annotate.workflow import DECISIONS, CopyState, next_step
 
 QUEUES = {"CA": ("label",), "PR": ("gold", "relabel")}
@@ -123,17 +134,19 @@ def add_annotator(s: Session, name: str, role: str, annotator_id: str | None = N
         raise Invalid(f"annotator id {aid!r}: use up to 64 letters, digits, '_', '.', '-'")
     if s.get(Annotator, aid) is not None:
         raise Conflict(f"annotator id {aid!r} is taken")
-    token = secrets.token_urlsafe(24)
-    s.add(Annotator(id=aid, name=name.strip(), role=role, token_hash=hash_token(token), created_at=utcnow()))
+    token = new_token()
+    now = utcnow()
+    s.add(
+        Annotator(
+            id=aid,
+            name=name.strip(),
+            role=role,
+            token_hash=hash_token(token),
+            created_at=now,
+            token_issued_at=now,
+        )
+    )
     return Identity(aid, name.strip(), role), token
-
-
-def authenticate(s: Session, token: str | None) -> Identity | None:
-    """The annotator a token belongs to, or None."""
-    if not token:
-        return None
-    a = s.scalar(select(Annotator).where(Annotator.token_hash == hash_token(token)))
-    return Identity(a.id, a.name, a.role) if a else None
 
 
 def require_role(who: Identity, role: str) -> None:
@@ -300,7 +313,9 @@ def current_assignment(s: Session, who: Identity) -> Assignment | None:
 
 def _claim(s: Session, a: Assignment, column: str, who: Identity) -> bool:
     """Set ``a.<column>`` to ``who`` unless someone did in the meantime (a guarded update: safe under
-    concurrent requests); True when this request got it."""
+    concurrent requests); True when this request got it. In a reading session it raises
+    :class:`~tasks.annotate.web.db.NeedsWrite` instead."""
+    require_write(s)
     claimed = s.execute(
         update(Assignment)
         .where(Assignment.id == a.id, getattr(Assignment, column).is_(None))
@@ -420,25 +435,29 @@ def submit_answer(
     if not 0 <= time_spent_s <= MAX_TIME_SPENT_S:
         raise Invalid(f"time_spent_s {time_spent_s}: expected 0 to {MAX_TIME_SPENT_S:g} seconds")
     task = s.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"no task {task_id!r}")
     if who.role == "CA":
-        a = s.scalars(
-            select(Assignment)
-            .where(
-                Assignment.group_id == task.group_id,
-                Assignment.copy == task.copy,
-                Assignment.annotator_id == who.id,
-            )
-            .order_by(Assignment.round.desc())
-        ).first()
+        # The same answer whether the task does not exist or is someone else's: a CA learns no task ids.
+        a = (
+            task
+            and s.scalars(
+                select(Assignment)
+                .where(
+                    Assignment.group_id == task.group_id,
+                    Assignment.copy == task.copy,
+                    Assignment.annotator_id == who.id,
+                )
+                .order_by(Assignment.round.desc())
+            ).first()
+        )
         if a is None:
-            raise Forbidden(f"task {task_id!r} is not in a copy assigned to you")
+            raise NotFound(f"no task {task_id!r} in a copy assigned to you")
         if task.group_id in _unlabelled_gold_groups(s):
             raise Conflict(f"group {task.group_id} waits for its gold items to be labelled by a PR")
         return _store(
             s, who, task, a, a.round, word, label, time_spent_s, source, open_state="labelling", cfg=cfg
         )
+    if task is None:
+        raise NotFound(f"no task {task_id!r}")
     if task.gold:
         gold_task = s.scalar(
             select(Task).where(
