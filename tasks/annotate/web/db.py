@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -231,7 +232,11 @@ def make_engine(url: str) -> Engine:
     transactions begin deferred and, in WAL mode, never wait for a writer nor hold one up."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+    # As many connections as the server has worker threads: a writer waiting for its turn must not keep a
+    # reader from getting a connection.
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=10, max_overflow=40
+    )
 
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -255,11 +260,19 @@ class Database:
     engine: Engine
     factory: sessionmaker[Session]
     read_factory: sessionmaker[Session]
+    # SQLite has one writer at a time. Writers of this process queue on this lock (woken at once, in turn)
+    # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms; the busy timeout is
+    # left for writers in other processes (the CLI).
+    _write_lock: threading.RLock | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._write_lock is None and self.engine.dialect.name == "sqlite":
+            self._write_lock = threading.RLock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one writing transaction: committed on success, rolled back on error."""
-        with self.factory() as s, s.begin():
+        with self._write_lock or nullcontext(), self.factory() as s, s.begin():
             yield s
 
     @contextmanager

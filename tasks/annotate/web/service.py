@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -270,16 +270,24 @@ def _copy_tasks(s: Session, group_id: str, copy: int, *, gold: bool | None = Non
     return list(s.scalars(q.order_by(Task.position)))
 
 
-def _answered(s: Session, annotator_id: str, round_: int, task_ids: Iterable[str]) -> set[str]:
-    return set(
-        s.scalars(
-            select(Answer.task_id).where(
-                Answer.annotator_id == annotator_id,
-                Answer.round == round_,
-                Answer.task_id.in_(list(task_ids)),
-            )
-        )
-    )
+def _copy_progress(
+    s: Session, annotator_id: str, a: Assignment, *, gold: bool | None = None
+) -> tuple[int, int, Task | None]:
+    """(answered, total, the first unanswered task) of ``a``'s copy for ``annotator_id`` in ``a``'s round,
+    counted in SQL: a request loads one task, not the whole copy."""
+    in_copy = [Task.group_id == a.group_id, Task.copy == a.copy]
+    if gold is not None:
+        in_copy.append(Task.gold.is_(gold))
+    mine = and_(Answer.task_id == Task.task_id, Answer.annotator_id == annotator_id, Answer.round == a.round)
+    total, done = s.execute(
+        select(func.count(Task.task_id), func.count(Answer.task_id)).outerjoin(Answer, mine).where(*in_copy)
+    ).one()
+    todo = None
+    if done < total:
+        todo = s.scalars(
+            select(Task).where(*in_copy, ~exists().where(mine)).order_by(Task.position).limit(1)
+        ).first()
+    return done, total, todo
 
 
 def current_assignment(s: Session, who: Identity) -> Assignment | None:
@@ -360,19 +368,13 @@ def next_item(s: Session, who: Identity, queue: str) -> dict[str, Any] | None:
         if not todo:
             return None
         return task_view(todo[0], queue, Progress(total - len(todo) + 1, total), None)
-    if queue == "label":
-        a = current_assignment(s, who)
-        tasks = _copy_tasks(s, a.group_id, a.copy) if a else []
-    else:
-        a = current_relabel(s, who)
-        tasks = _copy_tasks(s, a.group_id, a.copy, gold=False) if a else []
+    a = current_assignment(s, who) if queue == "label" else current_relabel(s, who)
     if a is None:
         return None
-    done = _answered(s, who.id, a.round, (t.task_id for t in tasks))
-    todo = [t for t in tasks if t.task_id not in done]
-    if not todo:  # a finished copy is moved on at its last answer; nothing is left to show
+    done, total, todo = _copy_progress(s, who.id, a, gold=None if queue == "label" else False)
+    if todo is None:  # a finished copy is moved on at its last answer; nothing is left to show
         return None
-    return task_view(todo[0], queue, Progress(len(done) + 1, len(tasks)), a)
+    return task_view(todo, queue, Progress(done + 1, total), a)
 
 
 def task_view(task: Task, queue: str, progress: Progress, a: Assignment | None) -> dict[str, Any]:
@@ -513,8 +515,8 @@ def _store(
         raise Conflict(f"copy {a.group_id}/{a.copy} round {a.round} is closed ({a.state})")
     s.add(_answer(answer_id, task, a, who, round_, word, label, time_spent_s, source))
     s.flush()
-    tasks = _copy_tasks(s, a.group_id, a.copy, gold=None if open_state == "labelling" else False)
-    if len(_answered(s, who.id, round_, (t.task_id for t in tasks))) == len(tasks):
+    done, total, _next = _copy_progress(s, who.id, a, gold=None if open_state == "labelling" else False)
+    if done == total:
         if open_state == "labelling":
             score_assignment(s, a, cfg)
         else:
