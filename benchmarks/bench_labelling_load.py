@@ -3,7 +3,7 @@
 Paper 3.2 has crowd annotators label group copies in a web app. This starts the server as its own process on
 loopback over a fresh database (SQLite in WAL mode, or a throwaway PostgreSQL cluster), gives it a batch of
 ``--annotators`` groups of 50 clips (3 copies each, gold labelled), and lets ``--annotators`` annotators work
-as the page does: log in (cookie session), load their identity, the vocabulary and feedback, then
+as the page does: arrive at a random moment of the first ``--ramp-s`` seconds, log in (cookie session), load their identity, the vocabulary and feedback, then
 fetch the next item, look at it for ``--think-s`` seconds (+-50%, uniform; 0 = as fast as possible) and
 answer it, until ``--duration`` seconds have passed. Prints requests, errors (non-2xx or failed requests),
 lost answers (acknowledged by the server but not in the database afterwards), throughput and latency
@@ -164,10 +164,13 @@ def rss_mb(pid: int) -> float:
 # ---------------------------------------------------------------------------------------- load
 
 
-async def annotator(base: str, token: str, think_s: float, deadline: float, log: list, acked: set) -> None:
+async def annotator(
+    base: str, token: str, think_s: float, ramp_s: float, deadline: float, log: list, acked: set
+) -> None:
     import httpx
 
     rng = random.Random(token)
+    await asyncio.sleep(rng.uniform(0, ramp_s))  # annotators arrive over the ramp, not at one instant
     async with httpx.AsyncClient(base_url=base, timeout=60, headers={"Origin": base}) as c:
 
         async def call(method: str, path: str, name: str, **kw) -> httpx.Response | None:
@@ -233,7 +236,7 @@ def run(args: argparse.Namespace) -> None:
             async def everyone() -> None:
                 base = f"http://127.0.0.1:{port}"
                 await asyncio.gather(
-                    *(annotator(base, t, args.think_s, deadline, log, acked) for t in tokens)
+                    *(annotator(base, t, args.think_s, args.ramp_s, deadline, log, acked) for t in tokens)
                 )
 
             asyncio.run(everyone())
@@ -261,7 +264,7 @@ def report(args, log, acked, stored, elapsed, setup_s, peak) -> None:
     every = [s for _n, _st, s in log]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs; db {args.db}; {args.annotators} annotators; "
-        f"think {args.think_s} s; {elapsed:.0f} s of load (setup {setup_s:.0f} s); server peak RSS {peak:.0f} MB"
+        f"think {args.think_s} s; ramp {args.ramp_s:g} s; {elapsed:.0f} s of load (setup {setup_s:.0f} s); server peak RSS {peak:.0f} MB"
     )
     for name, seconds in sorted(by_name.items()):
         print(
@@ -296,6 +299,7 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=50)
     parser.add_argument("--think-s", type=float, default=1.0, help="mean seconds looking at an item")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--ramp-s", type=float, default=10.0, help="annotators log in over this many seconds")
     parser.add_argument(
         "--code", default=str(REPO), help="the project checkout that serves (default: this one)"
     )
@@ -303,8 +307,8 @@ def main() -> None:
         "--extra-path", action="append", default=[], help="another folder for the server's path"
     )
     args = parser.parse_args()
-    if not (args.annotators >= 1 and 0 <= args.think_s < 3600 and 0 < args.duration <= 3600):
-        parser.error("--annotators >= 1, 0 <= --think-s < 3600 and 0 < --duration <= 3600")
+    if not (args.annotators >= 1 and 0 <= args.think_s < 3600 and 0 <= args.ramp_s < args.duration <= 3600):
+        parser.error("--annotators >= 1, 0 <= --think-s < 3600 and 0 <= --ramp-s < --duration <= 3600")
     run(args)
 
 

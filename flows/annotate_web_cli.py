@@ -101,7 +101,8 @@ def serve_cmd(
         raise ValueError(f"serve settings: {problems}") from None
     url = _db_url(db, cfg)
     typer.echo(f"database {url}; labelling page on http://{host}:{port}/")
-    uvicorn.run(create_app(url, cfg.annotate, settings), host=host, port=port)
+    # Keep-alive past an annotator's look at a clip, so their next request reuses the connection.
+    uvicorn.run(create_app(url, cfg.annotate, settings), host=host, port=port, timeout_keep_alive=75)
 
 
 def add_annotator_cmd(
