@@ -1,6 +1,7 @@
-"""``ferv annotate serve | add-annotator | load | export-answers``: the labelling web app's commands.
+"""``ferv annotate serve | add-annotator | revoke | load | export-answers``: the labelling web app's commands.
 
     ferv annotate add-annotator "Ada" --role PR          # prints the login token (shown once)
+    ferv annotate revoke pr-1a2b3c --new-token           # ends Ada's logins, prints a new token
     ferv annotate load b0001                             # annotation_tasks of batch b0001 -> database
     ferv annotate serve --port 8000                      # the labelling page on http://127.0.0.1:8000/
     ferv annotate export-answers                         # database -> answers + group_checks manifests
@@ -53,21 +54,55 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     secure_cookie: Annotated[
-        bool, typer.Option("--secure-cookie", help="Send the login cookie over HTTPS only.")
+        bool,
+        typer.Option(
+            "--secure-cookie", help="Send the login cookie over HTTPS only (always on for HTTPS requests)."
+        ),
     ] = False,
+    max_body_kb: Annotated[
+        float, typer.Option("--max-body-kb", help="Refuse request bodies over this many KiB (413).")
+    ] = 64,
+    token_days: Annotated[
+        float, typer.Option("--token-days", help="Annotator tokens expire this many days after issue.")
+    ] = 90,
+    session_hours: Annotated[
+        float, typer.Option("--session-hours", help="A page login lasts this many hours.")
+    ] = 12,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-origin",
+            help="Another origin (scheme://host[:port]) whose cookie-authenticated writes to accept, "
+            "e.g. a reverse proxy's public address (repeatable).",
+        ),
+    ] = None,
     config: ConfigFile = None,
     preset: Preset = "default",
     set_: Overrides = None,
 ) -> None:
     """Serve the labelling page and its API (migrates the database first)."""
     import uvicorn
+    from pydantic import ValidationError
 
     from tasks.annotate.web.app import create_app
+    from tasks.annotate.web.settings import ServerSettings
 
     cfg = resolve_config(config, preset, set_)
+    try:
+        settings = ServerSettings(
+            max_body_kb=max_body_kb,
+            token_days=token_days,
+            session_hours=session_hours,
+            secure_cookie=secure_cookie,
+            allowed_origins=tuple(allow_origin or ()),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"serve settings: {problems}") from None
     url = _db_url(db, cfg)
     typer.echo(f"database {url}; labelling page on http://{host}:{port}/")
-    uvicorn.run(create_app(url, cfg.annotate, secure_cookie=secure_cookie), host=host, port=port)
+    # Keep-alive past an annotator's look at a clip, so their next request reuses the connection.
+    uvicorn.run(create_app(url, cfg.annotate, settings), host=host, port=port, timeout_keep_alive=75)
 
 
 def add_annotator_cmd(
@@ -93,6 +128,31 @@ def add_annotator_cmd(
     except service.WorkflowError as exc:
         raise ValueError(str(exc)) from None
     typer.echo(f"{who.id} ({who.role}) token: {token}")
+
+
+def revoke_cmd(
+    annotator_id: Annotated[str, typer.Argument(help="The annotator whose token to revoke.")],
+    new_token: Annotated[
+        bool, typer.Option("--new-token", help="Issue a new token in its place and print it (shown once).")
+    ] = False,
+    db: Db = None,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Revoke an annotator's token and end every login of theirs at once (a leaked or expired token)."""
+    from tasks.annotate.web import auth, service
+
+    cfg = resolve_config(config, preset, set_)
+    try:
+        with _session(_db_url(db, cfg)) as s:
+            token = auth.revoke(s, annotator_id, reissue=new_token)
+    except service.WorkflowError as exc:
+        raise ValueError(str(exc)) from None
+    if token is None:
+        typer.echo(f"{annotator_id}: token revoked, logins ended")
+    else:
+        typer.echo(f"{annotator_id}: old token revoked, logins ended; new token: {token}")
 
 
 def load_cmd(
@@ -146,5 +206,6 @@ def register(app: typer.Typer) -> None:
     """Add the web app's commands to the ``annotate`` group."""
     app.command("serve")(serve_cmd)
     app.command("add-annotator")(add_annotator_cmd)
+    app.command("revoke")(revoke_cmd)
     app.command("load")(load_cmd)
     app.command("export-answers")(export_answers_cmd)

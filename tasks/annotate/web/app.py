@@ -1,29 +1,37 @@
 """The labelling web app (paper 3.2, Figure 3(d)): a FastAPI server over the annotation database.
 
-One page (``static/``) and a JSON API. An annotator logs in with their token (a cookie afterwards, or an
-``Authorization: Bearer`` header); crowd annotators (CA) label group copies, professional researchers (PR)
-label gold items, review scored copies and relabel rejected ones (``service.py`` has the workflow).
-A CA never sees gold flags, gold labels, other annotators' answers or PR endpoints.
+One page (``static/``) and a JSON API. An annotator logs in with their token, which starts a login session
+carried by a cookie (``auth.py``), or sends the token as ``Authorization: Bearer``; crowd annotators (CA)
+label group copies, professional researchers (PR) label gold items, review scored copies and relabel
+rejected ones (``service.py`` has the workflow). A CA never sees gold flags, gold labels, other annotators'
+answers or PR endpoints, and cannot tell a task that does not exist from one that is not theirs.
+
+Under abuse (``settings.py`` has the knobs): bodies are capped, nothing a client sent is echoed back, every
+response carries the security headers, cookie-authenticated writes must come from the server's own Origin,
+reads take no write lock.
 
     >>> app = create_app("sqlite:///annotate.db")                     # doctest: +SKIP
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 
-from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from tasks.annotate.package import AnnotateConfig
-from tasks.annotate.web import service
+from tasks.annotate.web import auth, service
 from tasks.annotate.web.db import Database, Task, open_database
+from tasks.annotate.web.guard import Guard
 from tasks.annotate.web.service import Identity, WorkflowError
+from tasks.annotate.web.settings import ServerSettings
 
 STATIC_DIR = Path(__file__).with_name("static")
 COOKIE = "ferv_token"
@@ -34,6 +42,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+#: Database ids are 32-bit on every backend (PostgreSQL ``integer``): larger path ids are a 422, not a 500.
+MAX_ID = 2**31 - 1
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+AssignmentId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 class _Body(BaseModel):
@@ -47,7 +59,7 @@ class LoginBody(_Body):
 class AnswerBody(_Body):
     task_id: str = Field(min_length=1, max_length=300)
     word: str = Field(min_length=1, max_length=50)
-    time_spent_s: float = Field(ge=0, le=service.MAX_TIME_SPENT_S)
+    time_spent_s: float = Field(ge=0, le=service.MAX_TIME_SPENT_S, allow_inf_nan=False)
 
 
 class ReviewBody(_Body):
@@ -55,11 +67,29 @@ class ReviewBody(_Body):
     feedback: str | None = Field(default=None, max_length=5000)
 
 
+def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors without the ``input`` (and ``ctx``) it echoes: a client's body is never sent back
+    (it may be huge, or not even valid JSON such as NaN)."""
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in errors
+    ]
+
+
+def _origin(request: Request) -> str | None:
+    """The request's Origin, else its Referer's scheme://host, lower-cased; None when neither is sent."""
+    origin = request.headers.get("origin")
+    if origin is None and (referer := request.headers.get("referer")):
+        scheme, _, rest = referer.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}" if rest else None
+    return origin.lower() if origin and origin != "null" else None
+
+
 def create_app(
-    db: Database | str, cfg: AnnotateConfig | None = None, *, secure_cookie: bool = False
+    db: Database | str, cfg: AnnotateConfig | None = None, settings: ServerSettings | None = None
 ) -> FastAPI:
     """The app over ``db`` (a URL is opened and migrated to the newest schema at startup)."""
     cfg = cfg or AnnotateConfig()
+    settings = settings or ServerSettings()
     state: dict[str, Database] = {}
 
     @asynccontextmanager
@@ -69,7 +99,9 @@ def create_app(
         if isinstance(db, str):
             state["db"].dispose()
 
-    app = FastAPI(title="ferv annotate", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No /docs, /redoc or /openapi.json: the API is described in the code, not to anyone who asks.
+    app = FastAPI(title="ferv annotate", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes, headers=SECURITY_HEADERS)
     if not isinstance(db, str):
         state["db"] = db
     app.state.config = cfg
@@ -77,29 +109,47 @@ def create_app(
     def database() -> Database:
         return state["db"]
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Callable) -> Response:
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
     @app.exception_handler(WorkflowError)
     async def _workflow_error(_request: Request, exc: WorkflowError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_errors(exc.errors())}, status_code=422)
+
+    def check_origin(request: Request, *, required: bool) -> None:
+        """Refuse a write whose Origin (or Referer) is another site's, or, when ``required`` (the request
+        is authenticated by the cookie alone), one that names no origin: SameSite protects only browsers
+        that honour it."""
+        origin = _origin(request)
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+        if origin is None and not required:
+            return
+        if origin is None:
+            raise HTTPException(403, "a cookie-authenticated write must send an Origin or Referer header")
+        if origin != own and origin not in settings.allowed_origins:
+            raise HTTPException(403, "cross-origin request refused: its Origin is not this server's")
+
+    def token_of(request: Request) -> tuple[str | None, bool]:
+        """The caller's token and whether it came from the cookie (not an Authorization header)."""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return header[7:].strip(), False
+        return request.cookies.get(COOKIE), True
+
     def current(request: Request) -> Identity:
-        token = request.cookies.get(COOKIE)
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        with database().session() as s:
-            who = service.authenticate(s, token)
+        token, from_cookie = token_of(request)
+        with database().read() as s:
+            who = auth.authenticate(s, token, settings)
         if who is None:
             raise HTTPException(
-                401, "log in with your annotator token", headers={"WWW-Authenticate": "Bearer"}
+                401,
+                f"log in with your annotator token (tokens last {settings.token_days:g} days, logins "
+                f"{settings.session_hours:g} hours; ask for a new token if yours expired)",
+                headers={"WWW-Authenticate": "Bearer"},
             )
+        if from_cookie and request.method in UNSAFE_METHODS:
+            check_origin(request, required=True)
         return who
 
     def pr(who: Annotated[Identity, Depends(current)]) -> Identity:
@@ -116,18 +166,31 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.post("/api/login")
-    def login(body: LoginBody, response: Response) -> dict[str, Any]:
+    def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+        """Start a login session for an annotator token (not a session token); the cookie carries it."""
+        check_origin(request, required=False)
         with database().session() as s:
-            who = service.authenticate(s, body.token)
-        if who is None:
-            raise HTTPException(401, "unknown token")
-        response.set_cookie(COOKIE, body.token, httponly=True, samesite="strict", secure=secure_cookie)
+            started = auth.login(s, body.token, settings)
+        if started is None:
+            raise HTTPException(401, "unknown, expired or revoked token")
+        who, session = started
+        secure = settings.secure_cookie or request.url.scheme == "https"
+        response.set_cookie(
+            COOKIE, session, httponly=True, samesite="strict", secure=secure,
+            max_age=int(settings.session_ttl.total_seconds()),
+        )  # fmt: skip
         return _me(who)
 
     @app.post("/api/logout")
-    def logout(response: Response) -> dict[str, bool]:
+    def logout(request: Request, response: Response) -> dict[str, bool]:
+        """End the cookie's login session on the server (the cookie alone would stay valid otherwise)."""
+        token, from_cookie = token_of(request)
+        if from_cookie and token:
+            check_origin(request, required=True)
+        with database().session() as s:
+            ended = auth.end_session(s, token)
         response.delete_cookie(COOKIE)
-        return {"ok": True}
+        return {"ok": True, "ended": ended}
 
     def _me(who: Identity) -> dict[str, Any]:
         return {"id": who.id, "name": who.name, "role": who.role, "queues": list(service.QUEUES[who.role])}
@@ -139,7 +202,7 @@ def create_app(
     @app.get("/api/feedback")
     def feedback(who: Who) -> list[dict[str, Any]]:
         """PR feedback on the caller's own copies."""
-        with database().session() as s:
+        with database().read() as s:
             return service.feedback_for(s, who)
 
     @app.get("/api/vocabulary")
@@ -148,8 +211,7 @@ def create_app(
 
     @app.get("/api/next")
     def next_item(who: Who, queue: Annotated[str, Query(max_length=20)] = "label") -> dict[str, Any]:
-        with database().session() as s:
-            return {"item": service.next_item(s, who, queue)}
+        return {"item": database().read_or_write(lambda s: service.next_item(s, who, queue))}
 
     @app.post("/api/answers")
     def answer(body: AnswerBody, who: Who, response: Response) -> dict[str, Any]:
@@ -166,17 +228,16 @@ def create_app(
 
     @app.get("/api/answers/mine")
     def mine(who: Who) -> list[dict[str, Any]]:
-        with database().session() as s:
+        with database().read() as s:
             return service.my_answers(s, who)
 
     @app.get("/api/tasks/{task_id}/video")
     def video(task_id: str, who: Who) -> FileResponse:
-        with database().session() as s:
+        with database().read() as s:
             task = s.get(Task, task_id)
-            if task is None:
-                raise HTTPException(404, f"no task {task_id!r}")
-            if not service.can_view_task(s, who, task):
-                raise HTTPException(403, f"task {task_id!r} is not in a copy assigned to you")
+            # One answer for a task that does not exist and one that is not the caller's.
+            if task is None or not service.can_view_task(s, who, task):
+                raise HTTPException(404, f"no task {task_id!r} you may view")
             path = Path(task.clip_path) if task.clip_path else None
         if path is None or not path.is_file():
             raise HTTPException(404, f"the clip file of task {task_id!r} is missing")
@@ -184,22 +245,22 @@ def create_app(
 
     @app.get("/api/pr/reviews")
     def reviews(_who: PR) -> list[dict[str, Any]]:
-        with database().session() as s:
+        with database().read() as s:
             return service.review_queue(s)
 
     @app.post("/api/pr/reviews/{assignment_id}")
-    def review(assignment_id: int, body: ReviewBody, who: PR) -> dict[str, Any]:
+    def review(assignment_id: AssignmentId, body: ReviewBody, who: PR) -> dict[str, Any]:
         with database().session() as s:
             return service.decide(s, who, assignment_id, body.decision, body.feedback, cfg)
 
     @app.get("/api/pr/assignments/{assignment_id}/answers")
-    def assignment_answers(assignment_id: int, _who: PR) -> list[dict[str, Any]]:
-        with database().session() as s:
+    def assignment_answers(assignment_id: AssignmentId, _who: PR) -> list[dict[str, Any]]:
+        with database().read() as s:
             return service.copy_answers(s, assignment_id)
 
     @app.get("/api/pr/status")
     def pr_status(_who: PR) -> dict[str, Any]:
-        with database().session() as s:
+        with database().read() as s:
             return service.status(s)
 
     return app

@@ -4,7 +4,8 @@ SQLite (one file) by default, PostgreSQL by URL when many annotators work at onc
 the Alembic migrations in ``migrations/`` (never ``create_all``); :func:`open_database` upgrades a database
 to the newest revision before handing out sessions.
 
-Tables: ``annotators`` (login token stored as a SHA-256 hash), ``tasks`` (the ``annotation_tasks``
+Tables: ``annotators`` (login token stored as a SHA-256 hash, with when it was issued and revoked),
+``login_sessions`` (the page's cookie sessions, hashed, each with its expiry), ``tasks`` (the ``annotation_tasks``
 manifest plus what the page shows: video title, face track), ``assignments`` (one row per group copy and
 round: who labels it, its state and flag-recapture score), ``answers``, ``reviews`` (a PR's decision and
 feedback).
@@ -16,11 +17,14 @@ feedback).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -50,6 +54,11 @@ DEFAULT_URL = "sqlite:///annotate.db"
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_token() -> str:
+    """A fresh random login or session token (192 bits, URL-safe)."""
+    return secrets.token_urlsafe(24)
 
 
 def hash_token(token: str) -> str:
@@ -89,6 +98,21 @@ class Annotator(Base):
     role: Mapped[str] = mapped_column(String(2))  # 'CA' crowd annotator, 'PR' professional researcher
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The token expires a server-set time after it was issued; a revoked token never logs in again.
+    token_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginSession(Base):
+    """A logged-in page: its cookie carries a random session token (stored hashed), never the annotator's
+    token. Logging out, revoking the annotator or the expiry ends it."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    annotator_id: Mapped[str] = mapped_column(ForeignKey("annotators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Task(Base):
@@ -186,12 +210,33 @@ def upgrade(url: str) -> None:
     command.upgrade(cfg, "head")
 
 
+#: Execution option of a read-only session (:meth:`Database.read`).
+READ_ONLY = "ferv_read_only"
+T = TypeVar("T")
+
+
+class NeedsWrite(Exception):
+    """Raised by work in a reading session that finds it must write; :meth:`Database.read_or_write`
+    reruns it in a writing one."""
+
+
+def require_write(s: Session) -> None:
+    """Raise :class:`NeedsWrite` if ``s`` is a reading session (call before writing)."""
+    if s.connection().get_execution_options().get(READ_ONLY):
+        raise NeedsWrite
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions, so
-    concurrent writers queue up instead of failing with 'database is locked'."""
+    """An engine for ``url``. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writing
+    transactions, so concurrent writers queue up instead of failing with 'database is locked'; reading
+    transactions begin deferred and, in WAL mode, never wait for a writer nor hold one up."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+    # As many connections as the server has worker threads: a writer waiting for its turn must not keep a
+    # reader from getting a connection.
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=10, max_overflow=40
+    )
 
     @event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -204,7 +249,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -214,12 +259,39 @@ class Database:
     url: str
     engine: Engine
     factory: sessionmaker[Session]
+    read_factory: sessionmaker[Session]
+    # SQLite has one writer at a time. Writers of this process queue on this lock (woken at once, in turn)
+    # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms; the busy timeout is
+    # left for writers in other processes (the CLI).
+    _write_lock: threading.RLock | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._write_lock is None and self.engine.dialect.name == "sqlite":
+            self._write_lock = threading.RLock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        with self.factory() as s, s.begin():
+        """A session in one writing transaction: committed on success, rolled back on error."""
+        with self._write_lock or nullcontext(), self.factory() as s, s.begin():
             yield s
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading: on SQLite it takes no write lock (a deferred transaction over one WAL
+        snapshot), so reads run alongside each other and alongside the one writer. Nothing is committed;
+        use :meth:`session` to write."""
+        with self.read_factory() as s:  # closing rolls the transaction back
+            yield s
+
+    def read_or_write(self, work: Callable[[Session], T]) -> T:
+        """``work(s)`` in a reading session; again in a writing one if it raised :class:`NeedsWrite`
+        (e.g. a request that must claim a copy first, which most requests need not)."""
+        try:
+            with self.read() as s:
+                return work(s)
+        except NeedsWrite:
+            with self.session() as s:
+                return work(s)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -247,4 +319,9 @@ def open_database(url: str = DEFAULT_URL, *, migrate: bool = True) -> Database:
     if migrate:
         upgrade(url)
     engine = make_engine(url)
-    return Database(url, engine, sessionmaker(engine, expire_on_commit=False))
+    return Database(
+        url,
+        engine,
+        sessionmaker(engine, expire_on_commit=False),
+        sessionmaker(engine, expire_on_commit=False, execution_options={READ_ONLY: True}),
+    )

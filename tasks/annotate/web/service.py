@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,7 +33,18 @@ from sqlalchemy.orm import Session, aliased
 from keywords.taxonomy import UnknownSceneError, load_taxonomy
 from tasks.annotate.package import AnnotateConfig, assign_copies, reassign_copy
 from tasks.annotate.recapture import PASS, score_copy
-from tasks.annotate.web.db import ROLES, Annotator, Answer, Assignment, Review, Task, hash_token, utcnow
+from tasks.annotate.web.db import (
+    ROLES,
+    Annotator,
+    Answer,
+    Assignment,
+    Review,
+    Task,
+    hash_token,
+    new_token,
+    require_write,
+    utcnow,
+)
 from tasks.annotate.workflow import DECISIONS, CopyState, next_step
 
 QUEUES = {"CA": ("label",), "PR": ("gold", "relabel")}
@@ -123,17 +134,19 @@ def add_annotator(s: Session, name: str, role: str, annotator_id: str | None = N
         raise Invalid(f"annotator id {aid!r}: use up to 64 letters, digits, '_', '.', '-'")
     if s.get(Annotator, aid) is not None:
         raise Conflict(f"annotator id {aid!r} is taken")
-    token = secrets.token_urlsafe(24)
-    s.add(Annotator(id=aid, name=name.strip(), role=role, token_hash=hash_token(token), created_at=utcnow()))
+    token = new_token()
+    now = utcnow()
+    s.add(
+        Annotator(
+            id=aid,
+            name=name.strip(),
+            role=role,
+            token_hash=hash_token(token),
+            created_at=now,
+            token_issued_at=now,
+        )
+    )
     return Identity(aid, name.strip(), role), token
-
-
-def authenticate(s: Session, token: str | None) -> Identity | None:
-    """The annotator a token belongs to, or None."""
-    if not token:
-        return None
-    a = s.scalar(select(Annotator).where(Annotator.token_hash == hash_token(token)))
-    return Identity(a.id, a.name, a.role) if a else None
 
 
 def require_role(who: Identity, role: str) -> None:
@@ -257,16 +270,24 @@ def _copy_tasks(s: Session, group_id: str, copy: int, *, gold: bool | None = Non
     return list(s.scalars(q.order_by(Task.position)))
 
 
-def _answered(s: Session, annotator_id: str, round_: int, task_ids: Iterable[str]) -> set[str]:
-    return set(
-        s.scalars(
-            select(Answer.task_id).where(
-                Answer.annotator_id == annotator_id,
-                Answer.round == round_,
-                Answer.task_id.in_(list(task_ids)),
-            )
-        )
-    )
+def _copy_progress(
+    s: Session, annotator_id: str, a: Assignment, *, gold: bool | None = None
+) -> tuple[int, int, Task | None]:
+    """(answered, total, the first unanswered task) of ``a``'s copy for ``annotator_id`` in ``a``'s round,
+    counted in SQL: a request loads one task, not the whole copy."""
+    in_copy = [Task.group_id == a.group_id, Task.copy == a.copy]
+    if gold is not None:
+        in_copy.append(Task.gold.is_(gold))
+    mine = and_(Answer.task_id == Task.task_id, Answer.annotator_id == annotator_id, Answer.round == a.round)
+    total, done = s.execute(
+        select(func.count(Task.task_id), func.count(Answer.task_id)).outerjoin(Answer, mine).where(*in_copy)
+    ).one()
+    todo = None
+    if done < total:
+        todo = s.scalars(
+            select(Task).where(*in_copy, ~exists().where(mine)).order_by(Task.position).limit(1)
+        ).first()
+    return done, total, todo
 
 
 def current_assignment(s: Session, who: Identity) -> Assignment | None:
@@ -300,7 +321,9 @@ def current_assignment(s: Session, who: Identity) -> Assignment | None:
 
 def _claim(s: Session, a: Assignment, column: str, who: Identity) -> bool:
     """Set ``a.<column>`` to ``who`` unless someone did in the meantime (a guarded update: safe under
-    concurrent requests); True when this request got it."""
+    concurrent requests); True when this request got it. In a reading session it raises
+    :class:`~tasks.annotate.web.db.NeedsWrite` instead."""
+    require_write(s)
     claimed = s.execute(
         update(Assignment)
         .where(Assignment.id == a.id, getattr(Assignment, column).is_(None))
@@ -345,19 +368,13 @@ def next_item(s: Session, who: Identity, queue: str) -> dict[str, Any] | None:
         if not todo:
             return None
         return task_view(todo[0], queue, Progress(total - len(todo) + 1, total), None)
-    if queue == "label":
-        a = current_assignment(s, who)
-        tasks = _copy_tasks(s, a.group_id, a.copy) if a else []
-    else:
-        a = current_relabel(s, who)
-        tasks = _copy_tasks(s, a.group_id, a.copy, gold=False) if a else []
+    a = current_assignment(s, who) if queue == "label" else current_relabel(s, who)
     if a is None:
         return None
-    done = _answered(s, who.id, a.round, (t.task_id for t in tasks))
-    todo = [t for t in tasks if t.task_id not in done]
-    if not todo:  # a finished copy is moved on at its last answer; nothing is left to show
+    done, total, todo = _copy_progress(s, who.id, a, gold=None if queue == "label" else False)
+    if todo is None:  # a finished copy is moved on at its last answer; nothing is left to show
         return None
-    return task_view(todo[0], queue, Progress(len(done) + 1, len(tasks)), a)
+    return task_view(todo, queue, Progress(done + 1, total), a)
 
 
 def task_view(task: Task, queue: str, progress: Progress, a: Assignment | None) -> dict[str, Any]:
@@ -420,25 +437,29 @@ def submit_answer(
     if not 0 <= time_spent_s <= MAX_TIME_SPENT_S:
         raise Invalid(f"time_spent_s {time_spent_s}: expected 0 to {MAX_TIME_SPENT_S:g} seconds")
     task = s.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"no task {task_id!r}")
     if who.role == "CA":
-        a = s.scalars(
-            select(Assignment)
-            .where(
-                Assignment.group_id == task.group_id,
-                Assignment.copy == task.copy,
-                Assignment.annotator_id == who.id,
-            )
-            .order_by(Assignment.round.desc())
-        ).first()
+        # The same answer whether the task does not exist or is someone else's: a CA learns no task ids.
+        a = (
+            task
+            and s.scalars(
+                select(Assignment)
+                .where(
+                    Assignment.group_id == task.group_id,
+                    Assignment.copy == task.copy,
+                    Assignment.annotator_id == who.id,
+                )
+                .order_by(Assignment.round.desc())
+            ).first()
+        )
         if a is None:
-            raise Forbidden(f"task {task_id!r} is not in a copy assigned to you")
+            raise NotFound(f"no task {task_id!r} in a copy assigned to you")
         if task.group_id in _unlabelled_gold_groups(s):
             raise Conflict(f"group {task.group_id} waits for its gold items to be labelled by a PR")
         return _store(
             s, who, task, a, a.round, word, label, time_spent_s, source, open_state="labelling", cfg=cfg
         )
+    if task is None:
+        raise NotFound(f"no task {task_id!r}")
     if task.gold:
         gold_task = s.scalar(
             select(Task).where(
@@ -494,8 +515,8 @@ def _store(
         raise Conflict(f"copy {a.group_id}/{a.copy} round {a.round} is closed ({a.state})")
     s.add(_answer(answer_id, task, a, who, round_, word, label, time_spent_s, source))
     s.flush()
-    tasks = _copy_tasks(s, a.group_id, a.copy, gold=None if open_state == "labelling" else False)
-    if len(_answered(s, who.id, round_, (t.task_id for t in tasks))) == len(tasks):
+    done, total, _next = _copy_progress(s, who.id, a, gold=None if open_state == "labelling" else False)
+    if done == total:
         if open_state == "labelling":
             score_assignment(s, a, cfg)
         else:

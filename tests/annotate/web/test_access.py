@@ -56,7 +56,7 @@ def test_login_sets_a_cookie_that_authenticates_the_page(team):
     assert r.status_code == 200 and r.json()["role"] == "CA"
     assert "httponly" in r.headers["set-cookie"].lower() and COOKIE in client.cookies
     assert client.get("/api/me").json()["id"] == "ca1"
-    client.post("/api/logout")
+    assert client.post("/api/logout", headers={"Origin": "http://testserver"}).json()["ended"] is True
     assert client.get("/api/me").status_code == 401
 
 
@@ -77,14 +77,14 @@ def test_ca_cannot_read_gold_answers_or_other_annotators_answers(started):
     mine = ca1.get("/api/answers/mine").json()
     assert mine == []  # not ca2's answer, nor the PR's gold labels
     assert [a["word"] for a in ca2.get("/api/answers/mine").json()] == ["shock"]
-    # A CA cannot even fetch the clip of a copy they do not hold.
-    assert ca1.get(item2["video_url"]).status_code == 403
+    # A CA cannot even fetch the clip of a copy they do not hold (nor tell it from one that does not exist).
+    assert ca1.get(item2["video_url"]).status_code == 404
     own = ca1.get(item1["video_url"])
     assert own.status_code == 200 and own.headers["content-type"] == "video/mp4"
     assert own.content[4:8] == b"ftyp"  # an mp4
     # Answering an item of someone else's copy is refused, and stores nothing.
     r = ca1.post("/api/answers", json={"task_id": item2["task_id"], "word": "shock", "time_spent_s": 1})
-    assert r.status_code == 403
+    assert r.status_code == 404
     with team.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Answer).where(Answer.annotator_id == "ca1")) == 0
 

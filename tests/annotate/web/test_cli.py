@@ -33,8 +33,9 @@ def ferv(root: Path, *args: str):
 def test_add_load_label_and_export_from_the_command_line(project):
     from data_catalog.io import Catalog
     from tasks.annotate.package import AnnotateConfig
-    from tasks.annotate.web import service
+    from tasks.annotate.web import auth, service
     from tasks.annotate.web.db import open_database
+    from tasks.annotate.web.settings import ServerSettings
 
     tokens = {}
     for name, role in (("ca1", "CA"), ("ca2", "CA"), ("ca3", "CA"), ("pr1", "PR")):
@@ -50,10 +51,10 @@ def test_add_load_label_and_export_from_the_command_line(project):
     db = open_database(f"sqlite:///{project / 'annotate.db'}", migrate=False)
     cfg = AnnotateConfig(group_size=4, gold_fraction=0.5)
     with db.session() as s:
-        pr = service.authenticate(s, tokens["pr1"])
+        pr = auth.authenticate(s, tokens["pr1"], ServerSettings())
         while item := service.next_item(s, pr, "gold"):
             service.submit_answer(s, pr, item["task_id"], "shock", 1.0, cfg)
-        ca = service.authenticate(s, tokens["ca1"])
+        ca = auth.authenticate(s, tokens["ca1"], ServerSettings())
         item = service.next_item(s, ca, "label")
         service.submit_answer(s, ca, item["task_id"], "pride", 2.0, cfg)
     db.dispose()

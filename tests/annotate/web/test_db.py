@@ -18,7 +18,7 @@ from tasks.annotate.web.db import Base, open_database, upgrade
 from tests.annotate.web.conftest import BATCH, TEST_CFG, Team
 from tests.annotate.web.test_workflow_api import answer_copy, label_gold
 
-TABLES = {"alembic_version", "annotators", "tasks", "assignments", "answers", "reviews"}
+TABLES = {"alembic_version", "annotators", "login_sessions", "tasks", "assignments", "answers", "reviews"}
 
 
 def schema_drift(engine) -> list:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from tasks.annotate.web import service
-from tasks.annotate.web.app import create_app
+from tasks.annotate.web import auth, service
+from tasks.annotate.web.app import COOKIE, create_app
 from tasks.annotate.web.db import Answer, Task
+from tasks.annotate.web.settings import ServerSettings
 from tests.annotate.web.conftest import TEST_CFG, TITLE, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -168,7 +170,7 @@ def test_label_clips_in_the_browser(site, page):
 def test_pr_reviews_a_copy_and_the_ca_sees_the_feedback(site, page):
     base, tokens, db = site
     with db.session() as s:  # the CA labels a whole copy (through the service: the page is tested above)
-        ca = service.authenticate(s, tokens["CA"])
+        ca = auth.authenticate(s, tokens["CA"], ServerSettings())
         for _ in range(4):
             item = service.next_item(s, ca, "label")
             service.submit_answer(s, ca, item["task_id"], "sadness", 2.0, TEST_CFG)
@@ -183,7 +185,11 @@ def test_pr_reviews_a_copy_and_the_ca_sees_the_feedback(site, page):
     card.locator("button", has_text="Accept").click()
     page.wait_for_selector("#reviews-empty:not([hidden])")
 
+    (session,) = [c["value"] for c in page.context.cookies() if c["name"] == COOKIE]
     page.click("#logout")
+    page.wait_for_selector("#token")
+    # The browser's logout (a cookie-authenticated write from the page's own Origin) ended the session.
+    assert httpx.get(f"{base}/api/me", cookies={COOKIE: session}).status_code == 401
     log_in(page, base, tokens["CA"])
     page.wait_for_selector("#feedback:not([hidden])")
     assert "Well judged; <i>keep</i> going." in page.text_content("#feedback-list")

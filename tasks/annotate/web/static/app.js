@@ -75,7 +75,7 @@ async function onLogin(event) {
     enter(await api("/api/login", { method: "POST", body: { token: $("token").value.trim() } }));
     $("token").value = "";
   } catch (err) {
-    $("login-error").textContent = err.status === 401 ? "Unknown token." : err.message;
+    $("login-error").textContent = err.status === 401 ? "Unknown, expired or revoked token." : err.message;
   }
 }
 
