@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from data_catalog.temp_files import temp_sibling
 
 if TYPE_CHECKING:
     import av
@@ -357,7 +358,7 @@ def encode_clip(
     n = end_frame - start_frame
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.tmp.mp4")
+    tmp = temp_sibling(out, ".mp4")  # a killed run's leftover is removed by the next run
     times = info.frame_times
     input_args: dict[str, object] = {}
     if times is not None:

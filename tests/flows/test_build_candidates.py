@@ -2,6 +2,7 @@
 non-empty manifest with consistent ids, and a run killed with SIGKILL then restarted ends with the same
 manifests as an uninterrupted run."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -211,8 +212,6 @@ def test_a_killed_command_leaves_no_process_behind(tmp_path, footage):
             time.sleep(0.2)
         survivors = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:200] for p in family if _alive(p)}
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever survived is still in the command's group
-        except ProcessLookupError:
-            pass
     assert not survivors, f"processes outlived the killed command: {survivors}"
