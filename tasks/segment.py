@@ -271,6 +271,18 @@ def _lay_clips(
         media["n_clips"] = state["clips"]
     if n_decoded and n_decoded != media["n_frames"]:
         media["n_frames"] = n_decoded  # what decodes is what the clip indices refer to
+    if state["clips"] == 0 and media["reason"] is None:  # readable, yet no clip: say why
+        if info.duration < cfg.min_len:
+            media["reason"] = "too_short"
+            media["error"] = (
+                f"{path}: {info.duration:.2f} s is shorter than one clip (min_len {cfg.min_len:g} s)"
+            )
+        else:
+            media["reason"] = "no_clip_fits"
+            media["error"] = (
+                f"{path}: {media['n_shots']} shots in {info.duration:.2f} s; none leaves a clip of "
+                f"min_len {cfg.min_len:g} s"
+            )
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")

@@ -60,8 +60,8 @@ def test_shard_writes_its_four_parts(setup):
 
 def test_bad_files_are_reported_not_fatal(setup):
     media = setup["catalog"].read("media", SCENE).set_index("video_id")
-    assert media.loc["local-corrupt", ["status", "reason"]].tolist() == ["failed", "corrupt"]
-    assert media.loc["local-empty", ["status", "reason"]].tolist() == ["failed", "zero_length"]
+    assert media.loc["local-corrupt", ["status", "reason"]].tolist() == ["failed", "not_a_video"]
+    assert media.loc["local-empty", ["status", "reason"]].tolist() == ["failed", "empty_file"]
     assert media.loc["yt-x", ["status", "reason"]].tolist() == ["failed", "not_downloaded"]
     assert media.loc["local-single", "status"] == "ok" and media.loc["local-fnf", "n_clips"] >= 2
     clips = setup["catalog"].read("clips", SCENE)
