@@ -18,7 +18,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +113,33 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@functools.lru_cache(maxsize=1)
+def _prctl():
+    """libc's ``prctl`` on Linux (resolved once, in the parent: a forked child must not load libraries)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def run_with_parent(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a command to completion, capturing its output; on Linux the child is killed (SIGKILL, through
+    ``PR_SET_PDEATHSIG``) if this process dies first, so a killed run leaves no ffmpeg behind. Elsewhere
+    it runs like :func:`subprocess.run`."""
+    prctl, parent = _prctl(), os.getpid()
+
+    def tie() -> None:
+        prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the tie
+            os._exit(1)
+
+    return subprocess.run(args, capture_output=True, preexec_fn=tie if prctl else None)
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
@@ -425,7 +455,10 @@ def encode_clip(
         **{"frames:v": n},
     ).global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-copyts")
     try:
-        cmd.overwrite_output().run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True)
+        done = run_with_parent(cmd.overwrite_output().compile(cmd=ffmpeg_exe()))
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            raise MediaError("encode_failed", f"{path}: ffmpeg failed: {' | '.join(tail)}")
         got = count_frames(tmp)
         if got != n:
             raise MediaError(
@@ -433,9 +466,6 @@ def encode_clip(
                 f"{path}: clip [{start_frame}, {end_frame}) encoded {got} frames, not {n}",
             )
         os.replace(tmp, out)
-    except ffmpeg.Error as exc:
-        tail = exc.stderr.decode(errors="replace").strip().splitlines()[-3:] if exc.stderr else []
-        raise MediaError("encode_failed", f"{path}: ffmpeg failed: {' | '.join(tail)}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return out

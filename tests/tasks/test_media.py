@@ -6,7 +6,10 @@ test_segment.py.
 
 import os
 import random
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +234,39 @@ def test_encode_clip_rejects_a_bad_range(pattern_video, tmp_path):
         with pytest.raises(ValueError, match="invalid frame range"):
             encode_clip(pattern_video, start, end, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_process_leaves_no_encoder_behind(tmp_path):
+    """encode_clip runs ffmpeg through run_with_parent: SIGKILL of the caller ends the child too."""
+    pid_file = tmp_path / "child.pid"
+    child_code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    code = (
+        "import sys, threading\n"
+        "from tasks._media import run_with_parent\n"
+        f"threading.Thread(target=run_with_parent, args=([sys.executable, '-c', {child_code!r}],)).start()\n"
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None, "the child did not start"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _running(child)
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the child outlived its killed parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
