@@ -31,6 +31,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from data_catalog.section import Section
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -52,11 +54,9 @@ class AssetError(RuntimeError):
     """A fetch that failed; the message names the asset and its source."""
 
 
-class AssetsConfig(BaseModel):
+class AssetsConfig(Section):
     """Where pip and urllib look for assets. pip's own settings and ``PIP_*`` variables still apply
     (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_NO_INDEX``); these add to them, e.g. a local mirror."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     index_url: str | None = None
     find_links: list[str] = Field(default_factory=list)

@@ -72,7 +72,9 @@ def land_cmd(
     """Aggregate the accepted answers into `labels` and emit the `ferv.labels.landed` event."""
     if prefect:
         from flows.annotate import annotate
+        from flows.prefect_server import tie_temporary_server
 
+        tie_temporary_server()
         result = annotate(batch, method, run_id, preset, str(config) if config else None, set_)
     else:
         from data_catalog.io import Catalog

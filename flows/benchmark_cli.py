@@ -159,7 +159,9 @@ def run_cmd(
 ) -> None:
     """The whole benchmark as the Prefect flow `benchmark`: splits, trainings, results, reports."""
     from flows.benchmark import benchmark
+    from flows.prefect_server import tie_temporary_server
 
+    tie_temporary_server()
     result = benchmark(
         catalog_root=str(catalog) if catalog else None, labels_run_id=labels_run,
         labels_path=str(labels) if labels else None, models=model, setups=setup, frames=frames,

@@ -89,6 +89,42 @@ def resolve(
     return load_config(preset=preset, user_file=config_file, overrides=extra)
 
 
+def downloaded_videos(catalog: Catalog, scene: str):
+    """The scene's videos whose latest crawl row says ``downloaded`` (a DataFrame)."""
+    videos = catalog.read("videos", scene=scene, latest=True)
+    return videos[videos["status"] == "downloaded"]
+
+
+def check_request(
+    scene: str,
+    sources: list[str] | None = None,
+    target: int | None = None,
+    seed: int | None = None,
+    preset: str = "default",
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    crawl: bool = True,
+) -> PipelineConfig:
+    """Everything about a build-candidates request that can be wrong before work starts: the scene, the
+    config (every layer), ``sources`` without a crawl, and, without a crawl, whether any video is downloaded.
+    Raises ``ValueError`` naming the input; returns the resolved config. The command calls this before the
+    flow starts, so a bad request prints one clear line instead of a flow-run traceback."""
+    from keywords.taxonomy import load_taxonomy
+
+    load_taxonomy().scene(scene)  # an unknown scene fails here, listing the valid ones
+    if sources and not crawl:
+        raise ValueError(
+            f"--source {' '.join(sources)!r} with --no-crawl: sources are only read by the crawl, which "
+            "--no-crawl skips; drop one of the two"
+        )
+    cfg = resolve(scene, preset, config_file, overrides, target, seed)
+    if not crawl and downloaded_videos(Catalog(cfg.storage.catalog_dir), scene).empty:
+        raise ValueError(
+            f"scene {scene!r}: no downloaded videos in {cfg.storage.catalog_dir}; crawl first (drop --no-crawl)"
+        )
+    return cfg
+
+
 def shards_of(videos: list[dict], size: int) -> dict[str, list[dict]]:
     """Consecutive shards of ``size`` videos in video-id order, named ``s0000``, ``s0001``, ..."""
     ordered = sorted(videos, key=lambda v: v["video_id"])
@@ -109,11 +145,8 @@ def build_candidates(
     """Build the candidate clips of one ``scene`` (see the module docstring). ``sources`` replaces the
     configured search engines (e.g. ``local:<dir>``); ``target`` is the final clip count for the scene
     (the face filter keeps 20x, the subsampling 2x); ``crawl=False`` uses the videos already downloaded."""
-    from keywords.taxonomy import load_taxonomy
-
     log = get_run_logger()
-    load_taxonomy().scene(scene)  # an unknown scene fails here, listing the valid ones
-    cfg = resolve(scene, preset, config_file, overrides, target, seed)
+    cfg = check_request(scene, sources, target, seed, preset, config_file, overrides, crawl)
     catalog = Catalog(cfg.storage.catalog_dir)
     config_json = build_config_json(cfg)
 
@@ -122,8 +155,7 @@ def build_candidates(
         plan_task(catalog, [scene], cfg.crawl, crawl_ctx, sources=sources)
         download_task(catalog, Path(cfg.storage.media_dir), cfg.crawl, crawl_ctx, [scene])
 
-    videos = catalog.read("videos", scene=scene, latest=True)
-    videos = videos[videos["status"] == "downloaded"]
+    videos = downloaded_videos(catalog, scene)
     if videos.empty:
         raise ValueError(f"scene {scene!r}: no downloaded videos in {catalog.root}; crawl first")
     rows = videos[["video_id", "scene", "local_path"]].to_dict("records")

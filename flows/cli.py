@@ -128,12 +128,16 @@ def build_candidates_cmd(
     set_: Overrides = None,
 ) -> None:
     """Crawl, segment, face-filter, refine and subsample one scene (Prefect flow `build-candidates`)."""
-    from flows.build_candidates import build_candidates
+    from flows.build_candidates import build_candidates, check_request
+    from flows.prefect_server import tie_temporary_server
 
-    result = build_candidates(
-        scene, sources=source, target=target, seed=seed, preset=preset,
+    request = dict(
+        scene=scene, sources=source, target=target, seed=seed, preset=preset,
         config_file=str(config) if config else None, overrides=set_, crawl=not no_crawl,
     )  # fmt: skip
+    check_request(**request)  # a bad request is one `error:` line, before the flow starts
+    tie_temporary_server()
+    result = build_candidates(**request)
     typer.echo(f"run {result.run_id}: {result.n_videos} videos in {result.n_shards} shards")
     typer.echo(f"summary: {result.summary_path}")
 
@@ -143,9 +147,11 @@ def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides
     """Run build-candidates on the bundled demo footage (offline; minutes on two cores)."""
     from flows.build_candidates import build_candidates
     from flows.demo import DEMO_SCENE, prepare_footage
+    from flows.prefect_server import tie_temporary_server
 
     cfg = resolve_config(config, preset, set_)
     footage = prepare_footage(cfg.storage.root, cfg.storage.cache_dir)
+    tie_temporary_server()
     result = build_candidates(
         DEMO_SCENE, sources=[f"local:{footage.resolve()}"], preset=preset,
         config_file=str(config) if config else None, overrides=set_,

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from data_catalog.assets import AssetsConfig
 from data_catalog.lineage import config_hash
+from data_catalog.section import Section
 from tasks.annotate.package import AnnotateConfig
 from tasks.benchmark.config import BenchmarkConfig
 from tasks.crawl.config import CrawlConfig
@@ -32,12 +33,6 @@ from tasks.subsample import SubsampleConfig
 
 class ConfigError(ValueError):
     """A malformed or invalid configuration; the message names the source and the key."""
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 def default_cache_dir() -> Path:
@@ -186,6 +181,17 @@ def _load_yaml(text: str, origin: str) -> dict[str, Any]:
     return data
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); expected a YAML config"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+
+
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in update.items():
@@ -226,7 +232,7 @@ def load_config(
         path = Path(user_file)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        layers.append((str(path), _load_yaml(path.read_text(encoding="utf-8"), str(path))))
+        layers.append((str(path), _load_yaml(_read_text(path), str(path))))
     for text in overrides or []:
         layers.append((f"override {text!r}", parse_override(text)))
     merged: dict[str, Any] = {}

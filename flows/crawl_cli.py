@@ -45,8 +45,10 @@ def crawl_cmd(
         overrides.append(f"crawl.max_per_keyword={max_per_keyword}")
     if prefect:
         from flows.crawl import crawl as crawl_flow
+        from flows.prefect_server import tie_temporary_server
         from tasks.crawl.stage import format_report
 
+        tie_temporary_server()
         result = crawl_flow(scene, source, retry_failed, preset, str(config) if config else None, overrides)
         typer.echo(format_report(result))
         return

@@ -1,5 +1,6 @@
-"""The run summary a user opens after ``build-candidates``: counts per stage, rejections per rule,
-expression distributions, with PNG figures; also published as a Prefect markdown artifact.
+"""The run summary a user opens after ``build-candidates``: counts per stage, rejections per rule, every
+failed input with its reason, expression distributions, with PNG figures; also published as a Prefect
+markdown artifact.
 
 Written to ``<storage.root>/reports/<scene>/summary.md`` (figures beside it).
 """
@@ -32,6 +33,18 @@ group by 1 order by clips desc
 MEDIA_FAILURES = """
 select reason, count(*) as videos from media where run_id = $run and status <> 'ok' group by 1 order by 2 desc
 """
+#: Every input that did not make it, and why: the crawl's failed videos (each video's latest row) and the
+#: segment stage's unreadable videos or videos that gave no clip, with their reason and message.
+FAILED_INPUTS = """
+select * from (
+    select 'crawl' as stage, video_id, coalesce(local_path, url) as input, reason, error from videos
+    where scene = $scene
+    qualify row_number() over (partition by video_id order by created_at desc) = 1 and status = 'failed'
+    union all
+    select 'segment', video_id, path, reason, error from media
+    where run_id = $run and (status <> 'ok' or reason is not null)
+) order by stage, video_id
+"""
 DISTRIBUTION = """
 select label, count(*) as scored, count(*) filter (where selected) as selected
 from selections where run_id = $run group by 1 order by 1
@@ -42,6 +55,13 @@ def _md(df: pd.DataFrame) -> str:
     from tasks.subsample import markdown_table
 
     return markdown_table(df) if len(df) else "_none_\n"
+
+
+def _one_line(df: pd.DataFrame) -> pd.DataFrame:
+    """Messages on one table row: newlines and pipes would break the markdown table."""
+    if df.empty:
+        return df
+    return df.assign(error=df["error"].fillna("").str.replace(r"[\r\n|]+", " ", regex=True).str.slice(0, 300))
 
 
 def _bar(df: pd.DataFrame, x: str, ys: list[str], title: str, path: Path) -> None:
@@ -71,6 +91,7 @@ def write_summary(scene: str, cfg: PipelineConfig, ctx: RunContext, catalog: Cat
     counts = con.execute(STAGE_COUNTS, {**params, "scene": scene}).df()
     rejections = con.execute(REJECTIONS, params).df()
     media_failures = con.execute(MEDIA_FAILURES, params).df()
+    failed_inputs = con.execute(FAILED_INPUTS, {**params, "scene": scene}).df()
     dist = con.execute(DISTRIBUTION, params).df()
     con.close()
 
@@ -96,6 +117,7 @@ def write_summary(scene: str, cfg: PipelineConfig, ctx: RunContext, catalog: Cat
         "## Counts per stage\n\n" + _md(counts)
         + "\n## Face filter: first failed rule per clip\n\n" + _md(rejections)
         + "\n## Unreadable videos\n\n" + _md(media_failures)
+        + "\n## Failed inputs\n\n" + _md(_one_line(failed_inputs))
         + "\n## Predicted expressions (FER refiner) and the selection\n\n" + _md(dist)
         + ("\n## Target vs achieved (prior-matched subsampling)\n\n" + _md(sub) if len(sub) else "")
         + "\n" + "".join(f"![{f}]({f})\n" for f in figures)

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
 import shutil
+import signal
+import stat
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,19 +29,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from data_catalog.temp_files import temp_sibling
+
 if TYPE_CHECKING:
     import av
 
-#: Reasons a file cannot be used, as recorded in the ``media`` manifest.
-MEDIA_REASONS = (
-    "missing_file",
-    "zero_length",
-    "corrupt",
-    "truncated",
-    "no_video_stream",
-    "undecodable",
-    "no_frames",
-)
+#: Why an input video cannot be used: one vocabulary for the crawl's check of a download (``videos``) and
+#: the segment stage's probe (``media``), so the same bad file gets the same reason in both manifests.
+MEDIA_REASONS = {
+    "missing_file": "no such file (or a broken symlink)",
+    "not_a_file": "a directory, FIFO, socket, device or symlink loop where a video file was expected",
+    "empty_file": "the file is empty (0 bytes)",
+    "not_a_video": "not a media file, or a still image",
+    "truncated": "a known container cut short",
+    "no_video_stream": "a media file without a video stream (audio only)",
+    "undecodable": "the video stream does not decode",
+    "no_frames": "the video stream holds no frames",
+    "too_short": "readable, but shorter than one clip (segment.min_len)",
+    "no_clip_fits": "readable, but shot cuts leave no span as long as one clip",
+}
 
 # File signatures of containers we recognise: a file that starts like one but does not open was cut short.
 _SIGNATURES = ((4, b"ftyp"), (0, b"\x1aE\xdf\xa3"), (0, b"RIFF"), (0, b"FLV"), (0, b"OggS"))
@@ -106,22 +115,77 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+@functools.lru_cache(maxsize=1)
+def _prctl():
+    """libc's ``prctl`` on Linux (resolved once, in the parent: a forked child must not load libraries)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def run_with_parent(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a command to completion, capturing its output; on Linux the child is killed (SIGKILL, through
+    ``PR_SET_PDEATHSIG``) if this process dies first, so a killed run leaves no ffmpeg behind. Elsewhere
+    it runs like :func:`subprocess.run`."""
+    prctl, parent = _prctl(), os.getpid()
+
+    def tie() -> None:
+        prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the tie
+            os._exit(1)
+
+    return subprocess.run(args, capture_output=True, preexec_fn=tie if prctl else None)
+
+
 def probe(path: str | os.PathLike) -> MediaInfo:
     """Read a video's container and stream headers, demux its packets (no decoding) for frame count,
     timestamps and completeness, and decode the first frame. Cached per (path, size, mtime).
 
-    Raises :class:`MediaError` for a missing, empty, corrupt, truncated, audio-only or undecodable file.
+    Raises :class:`MediaError` for a missing, non-regular, empty, non-video, still-image, truncated,
+    audio-only or undecodable file (reasons: :data:`MEDIA_REASONS`).
     """
     p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise MediaError("missing_file", f"{p}: no such file") from None
-    if not p.is_file():
-        raise MediaError("missing_file", f"{p}: not a regular file")
-    if st.st_size == 0:
-        raise MediaError("zero_length", f"{p}: the file is empty (0 bytes)")
+    st = check_file(p)
     return _probe_cached(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def check_file(path: Path) -> os.stat_result:
+    """The ``stat`` of ``path`` when it is a non-empty regular file (after symlinks); else
+    :class:`MediaError` ``missing_file``, ``not_a_file`` or ``empty_file``. Never opens the file, so a FIFO
+    cannot block."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        kind = "a broken symlink" if path.is_symlink() else "no such file"
+        raise MediaError("missing_file", f"{path}: {kind}") from None
+    except OSError as exc:  # ELOOP: a symlink loop; EACCES, ...
+        raise MediaError("not_a_file", f"{path}: cannot be read as a file ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        raise MediaError("not_a_file", f"{path}: {kind}, not a video file")
+    if st.st_size == 0:
+        raise MediaError("empty_file", f"{path}: the file is empty (0 bytes)")
+    return st
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def is_still_image(container: av.container.InputContainer) -> bool:
+    """Whether FFmpeg opened the file as a still image (``png_pipe``, ``jpeg_pipe``, ``image2``, ...)."""
+    name = container.format.name
+    return name.endswith("_pipe") or name.startswith("image2")
 
 
 def _looks_like_container(path: str) -> bool:
@@ -130,7 +194,8 @@ def _looks_like_container(path: str) -> bool:
     return any(head[off : off + len(sig)] == sig for off, sig in _SIGNATURES)
 
 
-def _open(path: str) -> av.container.InputContainer:
+def open_container(path: str) -> av.container.InputContainer:
+    """``av.open``, or :class:`MediaError` ``truncated`` (starts like a known container) / ``not_a_video``."""
     import av
 
     try:
@@ -140,7 +205,7 @@ def _open(path: str) -> av.container.InputContainer:
             raise MediaError(
                 "truncated", f"{path}: a known container whose index cannot be read ({exc})"
             ) from None
-        raise MediaError("corrupt", f"{path}: not a readable media file ({exc})") from None
+        raise MediaError("not_a_video", f"{path}: not a readable media file ({exc})") from None
 
 
 def _video_stream(container: av.container.InputContainer, path: str) -> av.video.stream.VideoStream:
@@ -161,7 +226,9 @@ def _video_stream(container: av.container.InputContainer, path: str) -> av.video
 def _probe_cached(path: str, size: int, mtime_ns: int) -> MediaInfo:
     import av
 
-    with _open(path) as container:
+    with open_container(path) as container:
+        if is_still_image(container):
+            raise MediaError("not_a_video", f"{path}: a still image ({container.format.name}), not a video")
         stream = _video_stream(container, path)
         tb = float(stream.time_base) if stream.time_base else 0.0
         pts: list[int] = []
@@ -244,7 +311,7 @@ def _probe_cached(path: str, size: int, mtime_ns: int) -> MediaInfo:
 def _first_frame(path: str) -> av.VideoFrame:
     import av
 
-    with _open(path) as container:
+    with open_container(path) as container:
         stream = _video_stream(container, path)
         try:
             for frame in container.decode(stream):
@@ -288,7 +355,7 @@ def iter_decoded(
     order. A frame without a pts gets the previous time plus one average frame interval."""
     info = info or probe(path)
     step = 1.0 / info.fps if info.fps else 0.0
-    with _open(str(path)) as container:
+    with open_container(str(path)) as container:
         stream = _video_stream(container, str(path))
         stream.thread_type = "AUTO"
         time = None
@@ -324,7 +391,7 @@ def decode_frames(
 
 def count_frames(path: str | os.PathLike) -> int:
     """The number of frames that actually decode from a video's first video stream."""
-    with _open(str(path)) as container:
+    with open_container(str(path)) as container:
         stream = _video_stream(container, str(path))
         stream.thread_type = "AUTO"
         return sum(1 for _ in container.decode(stream))
@@ -357,7 +424,7 @@ def encode_clip(
     n = end_frame - start_frame
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.tmp.mp4")
+    tmp = temp_sibling(out, ".mp4")  # a killed run's leftover is removed by the next run
     times = info.frame_times
     input_args: dict[str, object] = {}
     if times is not None:
@@ -388,7 +455,10 @@ def encode_clip(
         **{"frames:v": n},
     ).global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-copyts")
     try:
-        cmd.overwrite_output().run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True)
+        done = run_with_parent(cmd.overwrite_output().compile(cmd=ffmpeg_exe()))
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            raise MediaError("encode_failed", f"{path}: ffmpeg failed: {' | '.join(tail)}")
         got = count_frames(tmp)
         if got != n:
             raise MediaError(
@@ -396,9 +466,6 @@ def encode_clip(
                 f"{path}: clip [{start_frame}, {end_frame}) encoded {got} frames, not {n}",
             )
         os.replace(tmp, out)
-    except ffmpeg.Error as exc:
-        tail = exc.stderr.decode(errors="replace").strip().splitlines()[-3:] if exc.stderr else []
-        raise MediaError("encode_failed", f"{path}: ffmpeg failed: {' | '.join(tail)}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return out

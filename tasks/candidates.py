@@ -278,7 +278,7 @@ def finalize_scene(
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    from tasks.face_filter.crops import write_video_crops
+    from tasks.face_filter.crops import remove_stale_crops, write_video_crops
 
     ff = cfg.face_filter
     budget = ff.budget_for(cfg.subsample.target_for(scene) if target is None else target)
@@ -312,6 +312,7 @@ def finalize_scene(
         jobs = _crop_jobs(kept, clips, faces)
         index = pd.Series(cand.index, index=cand["clip_id"])
         crops_dir = cfg.storage.crops_dir
+        remove_stale_crops(crops_dir, scene)
         for video_id, video_jobs in tqdm(
             jobs.items(), desc=f"crops {scene}", unit="video", disable=not progress
         ):

@@ -2,7 +2,8 @@
 
 Only clips selected by the prior-matched subsampling are written as mp4 files (for the labelling page and
 exports); the 20x candidates before them stay spans in the ``clips`` manifest. Each file is encoded
-frame-exactly by :func:`tasks._media.encode_clip` and lands atomically; a rerun skips existing files. The
+frame-exactly by :func:`tasks._media.encode_clip` and lands atomically; a rerun skips existing files and
+removes the temporaries that killed runs left in the scene's folder. The
 scene's ``selections`` part is rewritten with ``clip_path`` filled in.
 
     >>> materialize_scene("DailyLife", ctx, catalog, clips_dir)                      # doctest: +SKIP
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from data_catalog.temp_files import remove_stale_temps
 
 
 def clip_file(clips_dir: str | os.PathLike, scene: str, clip_id: str) -> Path:
@@ -46,6 +48,7 @@ def materialize_scene(
     selections = catalog.read("selections", scene, ctx.run_id)
     clips = catalog.read("clips", scene, ctx.run_id).set_index("clip_id")
     media = catalog.read("media", scene, ctx.run_id).set_index("video_id")
+    remove_stale_temps(Path(clips_dir) / scene)  # temporaries of killed runs
     paths: list[str | None] = []
     for row in tqdm(
         selections.itertuples(index=False), total=len(selections), desc=f"encode {scene}", unit="clip",

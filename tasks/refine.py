@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from data_catalog.section import Section
 from models.fer.registry import list_refiners
 
 if TYPE_CHECKING:
@@ -28,12 +29,8 @@ if TYPE_CHECKING:
 STAGE = "refine"
 
 
-class RefineConfig(BaseModel):
+class RefineConfig(Section):
     """The FER refiner and how it samples each clip."""
-
-    # flows.config.Section's policy (unknown keys are errors); not a subclass, because flows/config.py
-    # imports this module to build PipelineConfig and the reverse import would be a cycle.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     model: str = "mini-xception"  # a registered refiner (models.fer.list_refiners())
     weights: str | None = None  # path or http(s) URL; None = the model's default (mini-xception's asset)

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from data_catalog.section import Section
 from tasks._media import Frame, FrameConverter, MediaError, MediaInfo, iter_decoded, probe
 
 if TYPE_CHECKING:
@@ -45,11 +46,8 @@ if TYPE_CHECKING:
 STAGE = "segment"
 
 
-class SegmentConfig(BaseModel):
-    """The ``segment`` config section. (A plain pydantic model with the same settings as
-    ``flows.config.Section``: flows/config.py imports this module to build its PipelineConfig.)"""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class SegmentConfig(Section):
+    """The ``segment`` config section."""
 
     min_len: float = Field(default=0.5, gt=0, description="shortest clip, seconds (paper: 0.5)")
     max_len: float = Field(default=4.0, gt=0, description="longest clip, seconds (paper: 4)")
@@ -273,6 +271,18 @@ def _lay_clips(
         media["n_clips"] = state["clips"]
     if n_decoded and n_decoded != media["n_frames"]:
         media["n_frames"] = n_decoded  # what decodes is what the clip indices refer to
+    if state["clips"] == 0 and media["reason"] is None:  # readable, yet no clip: say why
+        if info.duration < cfg.min_len:
+            media["reason"] = "too_short"
+            media["error"] = (
+                f"{path}: {info.duration:.2f} s is shorter than one clip (min_len {cfg.min_len:g} s)"
+            )
+        else:
+            media["reason"] = "no_clip_fits"
+            media["error"] = (
+                f"{path}: {media['n_shots']} shots in {info.duration:.2f} s; none leaves a clip of "
+                f"min_len {cfg.min_len:g} s"
+            )
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")

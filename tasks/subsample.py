@@ -23,11 +23,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from data_catalog.formats.ferv39k_release import release_prior, release_scene_sizes
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from data_catalog.section import Section
 from keywords.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ STAGE = "subsample"
 PART = "0000"
 
 
-class SubsampleConfig(BaseModel):
+class SubsampleConfig(Section):
     """Which prior the kept clips follow and how many a scene keeps.
 
     ``prior``: ``'release'`` (the release's distribution over ``prior_split``, the same for every scene),
@@ -44,10 +45,6 @@ class SubsampleConfig(BaseModel):
     ``targets``: final clips per scene (default: the release's size of that scene); ``factor`` times that
     many are kept for annotation.
     """
-
-    # flows.config.Section's policy (unknown keys are errors); not a subclass, because flows/config.py
-    # imports this module to build PipelineConfig and the reverse import would be a cycle.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     prior: Literal["release", "per_scene"] | dict[str, float] = "release"
     prior_split: Literal["train", "test", "all"] = "test"
@@ -74,8 +71,9 @@ class SubsampleConfig(BaseModel):
         unknown = sorted(set(value) - set(scenes))
         if unknown:
             raise ValueError(f"unknown scenes {unknown}; valid: {', '.join(scenes)}")
-        if any(n < 0 for n in value.values()):
-            raise ValueError("targets must be non-negative clip counts")
+        small = {scene: n for scene, n in value.items() if n < 1}
+        if small:
+            raise ValueError(f"targets must be at least 1 clip per scene, got {small}")
         return value
 
     def prior_for(self, scene: str) -> dict[str, float]:

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from data_catalog.section import Section
 from tasks.annotate.aggregation.registry import AGGREGATORS
 
 STAGE = "annotate.package"
@@ -52,17 +53,13 @@ TASK_COLUMNS = [
 _BATCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class AnnotateConfig(BaseModel):
+class AnnotateConfig(Section):
     """The ``annotate`` config section: packaging, the flag-recapture verdict, review and voting.
 
     Thresholds (paper 3.2): a copy whose estimated correct rate is >= ``accept`` is Accept (AC), below
     ``improper`` Unacceptable (UA), Improper (IP) between; see tasks/annotate/recapture.py for how the
     estimate and its interval decide.
     """
-
-    # flows.config.Section's policy (unknown keys are errors); not a subclass, because flows/config.py
-    # imports this module to build PipelineConfig and the reverse import would be a cycle.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     group_size: int = Field(
         50, ge=2, description="clips per group (the last groups of a scene may be smaller)"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from data_catalog.section import Section
 
 #: Table 2's columns after All and the four scenarios: the paper's nine representative scenes.
 PAPER_TABLE_SCENES = (
@@ -20,11 +22,8 @@ PAPER_TABLE_SCENES = (
 )  # fmt: skip
 
 
-class BenchmarkConfig(BaseModel):
+class BenchmarkConfig(Section):
     """Protocol, data and training settings of the benchmark."""
-
-    # flows.config.Section's policy; not a subclass because flows/config.py imports this module.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # protocol
     seed: int = 0

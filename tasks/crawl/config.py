@@ -13,15 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from data_catalog.section import Section
 
 
-class CrawlConfig(BaseModel):
+class CrawlConfig(Section):
     """Stage 1: discover candidate videos per scene, balance hours per scene, download the selection."""
-
-    # The same policy as flows.config.Section (unknown keys are errors); not a subclass because
-    # flows/config.py imports this module to build PipelineConfig, and the reverse import would be a cycle.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     #: Default sources for every scene (``scenes.yaml`` may set ``engines`` per scene). Each entry is a
     #: source spec: a yt-dlp search prefix (``ytsearch``, ``bilisearch``, ...), a feed or playlist URL,

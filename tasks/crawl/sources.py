@@ -266,22 +266,32 @@ def read_url_list(path: Path) -> list[str]:
 
 
 def _local(source: Source, known_urls: Set[str]) -> list[Candidate]:
+    """Every entry of the directory tree named like a video. One that is not a non-empty regular file (a
+    directory named ``*.mp4``, a FIFO, a symlink loop, a 0-byte file) is a failed candidate with its reason,
+    never opened; the others are probed for their duration."""
+    from tasks._media import MediaError, check_file
     from tasks.crawl.verify import probe_duration
 
     root = Path(source.target).resolve()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-    files = [p for p in files if p.as_uri() not in known_urls]
-    return [
-        Candidate(
+    entries = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+    out = []
+    for p in entries:
+        if p.as_uri() in known_urls:
+            continue
+        candidate = Candidate(
             engine="local",
             source_id=str(p.relative_to(root).with_suffix("")).replace(os.sep, "_"),
             url=p.as_uri(),
             keyword=source.spec,
             title=p.stem,
-            duration=probe_duration(str(p), 10.0),
         )
-        for p in files
-    ]
+        try:
+            check_file(p)
+        except MediaError as exc:
+            out.append(replace(candidate, reason=exc.reason, error=exc.message))
+            continue
+        out.append(replace(candidate, duration=probe_duration(str(p), 10.0)))
+    return out
 
 
 def discover(

@@ -24,9 +24,7 @@ _TAIL_SLACK_FRACTION = 0.05
 @dataclass(frozen=True)
 class VideoCheck:
     ok: bool
-    reason: (
-        str | None
-    )  # snake_case when not ok: empty_file, not_a_video, no_video_stream, no_frames, truncated
+    reason: str | None  # when not ok: one of tasks._media.MEDIA_REASONS (the segment stage's vocabulary)
     error: str | None
     duration: float | None
     n_bytes: int
@@ -50,22 +48,30 @@ def _container_duration(container, stream) -> float | None:
 
 
 def check_video(path: Path) -> VideoCheck:
-    """Open, decode the first frame, seek near the announced end and decode to the last frame."""
+    """Check it is a non-empty regular file (never opening a FIFO), open it, refuse a still image, decode
+    the first frame, seek near the announced end and decode to the last frame."""
     import av
 
+    from tasks._media import MediaError, check_file, is_still_image, open_container
+
     path = Path(path)
-    n_bytes = path.stat().st_size
-    if n_bytes == 0:
-        return VideoCheck(False, "empty_file", f"{path.name}: file is empty", None, 0, None)
+    try:
+        n_bytes = check_file(path).st_size
+    except MediaError as exc:
+        return VideoCheck(
+            False, exc.reason, f"{path.name}: {exc.message.removeprefix(f'{path}: ')}", None, 0, None
+        )
 
     def bad(reason: str, error: str, duration: float | None = None) -> VideoCheck:
         return VideoCheck(False, reason, f"{path.name}: {error}", duration, n_bytes, None)
 
     try:
-        container = av.open(str(path))
-    except av.FFmpegError as exc:
-        return bad("not_a_video", f"not a readable video file ({exc})")
+        container = open_container(str(path))
+    except MediaError as exc:  # not_a_video, or truncated when it starts like a known container
+        return bad(exc.reason, exc.message.removeprefix(f"{path}: "))
     with container:
+        if is_still_image(container):
+            return bad("not_a_video", f"a still image ({container.format.name}), not a video")
         if not container.streams.video:
             return bad("no_video_stream", "the file has no video stream")
         stream = container.streams.video[0]

@@ -18,18 +18,13 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from data_catalog.section import Section
 from tasks.face_filter.rules import RULES, RuleSpec, default_rules
 
 
-class _Strict(BaseModel):
-    # The same policy as flows.config.Section (unknown keys are errors); not a subclass because
-    # flows/config.py imports this module to build its PipelineConfig.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DetectorSettings(_Strict):
+class DetectorSettings(Section):
     """Which registered detector to build (``models.detectors``) and how."""
 
     name: str = Field(default="scrfd", description="a registered detector (models.detectors.list_detectors)")
@@ -69,7 +64,7 @@ class DetectorSettings(_Strict):
         return {**out, **self.options}
 
 
-class CropSettings(_Strict):
+class CropSettings(Section):
     """Face crops and scene frames of kept clips (paper 4.1: 224 x 224 faces, 336 x 504 scenes)."""
 
     face_size: int = Field(default=224, ge=16, description="side of the square face crops, pixels")
@@ -85,7 +80,7 @@ class CropSettings(_Strict):
     jpeg_quality: int = Field(default=95, ge=1, le=100)
 
 
-class FaceFilterConfig(_Strict):
+class FaceFilterConfig(Section):
     """Stage 3: detect faces on each clip's sampled frames, apply the rule list, keep the best
     ``budget_factor x target`` clips per scene by face quality (the target is ``subsample.targets``), and write their crops."""
 

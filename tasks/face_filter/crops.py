@@ -10,7 +10,7 @@ fills the frame by cutting the sides instead.
 
 Layout: ``<crops_dir>/faces/<scene>/<clip_id>/00001.jpg`` and ``<crops_dir>/scenes/<scene>/<clip_id>/...``.
 Each folder is written under a temporary name and renamed into place, so an existing folder is complete
-and a rerun skips it. A source video is decoded once for all of its kept clips.
+and a rerun skips it; :func:`remove_stale_crops` removes the temporaries of killed runs. A source video is decoded once for all of its kept clips.
 
     >>> results = write_video_crops("talk.mp4", jobs, crops_dir, "Interview", CropSettings())  # doctest: +SKIP
 """
@@ -18,7 +18,6 @@ and a rerun skips it. A source video is decoded once for all of its kept clips.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from data_catalog.temp_files import remove_stale_temps, temp_sibling
 
 if TYPE_CHECKING:
     from tasks.face_filter.config import CropSettings
@@ -112,7 +113,7 @@ class _Folder:
     def __init__(self, final: Path) -> None:
         self.final = final
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+        self.tmp = temp_sibling(final)
         self.tmp.mkdir()
 
     def add(self, n: int, rgb: np.ndarray, quality: int) -> None:
@@ -133,6 +134,13 @@ def clip_dirs(crops_dir: str | os.PathLike, scene: str, clip_id: str) -> tuple[P
     """The face-crop and scene-frame folders of one clip."""
     root = Path(crops_dir)
     return root / "faces" / scene / clip_id, root / "scenes" / scene / clip_id
+
+
+def remove_stale_crops(crops_dir: str | os.PathLike, scene: str) -> list[Path]:
+    """Remove the temporary folders that killed runs left in the scene's crop folders (the writers are
+    gone; see data_catalog/temp_files.py). The run that writes a scene's crops calls this first."""
+    root = Path(crops_dir)
+    return [p for kind in ("faces", "scenes") for p in remove_stale_temps(root / kind / scene)]
 
 
 def write_video_crops(

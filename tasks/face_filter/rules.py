@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
+
+from data_catalog.section import Section
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,8 @@ RULES: dict[str, Rule] = {
 }
 
 
-class RuleSpec(BaseModel):
+class RuleSpec(Section):
     """One entry of the configured rule list."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: str
     threshold: float

@@ -2,6 +2,7 @@
 non-empty manifest with consistent ids, and a run killed with SIGKILL then restarted ends with the same
 manifests as an uninterrupted run."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -160,3 +161,58 @@ def test_a_recrawl_segments_and_detects_only_the_new_videos(tmp_path, footage, u
     )
     assert (now.video_id == f"local-late-{Path(new).stem}").any()
     assert cat.read("selections", SCENE, second)["selected"].sum() == 8
+
+
+def _children_of(pids: set[int]) -> set[int]:
+    """Processes whose parent is one of ``pids`` (from /proc: field 4 of /proc/<pid>/stat)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) in pids:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_a_killed_command_leaves_no_process_behind(tmp_path, footage):
+    """SIGKILL of the command alone (not its process group): Prefect's temporary server and any other
+    child must end with it."""
+    root, env = tmp_path / "work", _env(tmp_path)
+    proc = subprocess.Popen(
+        _command(footage, root), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    family: set[int] = set()
+    deadline = time.monotonic() + 300
+    try:
+        # The flow is running (so the temporary server is up) once the crawl has recorded the videos.
+        while not list((root / "catalog" / "videos").glob("scene=*/run=*/*.parquet")):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the crawl did not finish in time"
+            family |= _children_of({proc.pid} | family)
+            time.sleep(0.2)
+        family |= _children_of({proc.pid} | family)
+        assert family, "the command started no child process (no temporary server?)"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(p) for p in family) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        survivors = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:200] for p in family if _alive(p)}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever survived is still in the command's group
+    assert not survivors, f"processes outlived the killed command: {survivors}"

@@ -2,6 +2,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -47,3 +48,44 @@ def test_config_show_prints_the_hash(tmp_path):
     result = runner.invoke(app, ["config", "show", "--set", f"storage.root={tmp_path}"])
     assert result.exit_code == 0, result.output
     assert "config hash:" in result.output and str(tmp_path) in result.output
+
+
+def _build(tmp_path, *args):
+    cmd = [sys.executable, "-m", "flows.cli", "build-candidates", "--scene", "DailyLife",
+           "--set", f"storage.root={tmp_path / 'work'}", *args]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "segment.max_len=.inf"], "segment.max_len: Input should be a finite number"),
+        (["--target", "0"], "subsample.targets: Value error, targets must be at least 1 clip"),
+        (["--no-crawl"], "scene 'DailyLife': no downloaded videos"),
+        (["--no-crawl", "--source", "local:footage"], "--source 'local:footage' with --no-crawl"),
+    ],
+)
+def test_build_candidates_refuses_a_bad_request_in_one_line_before_the_flow(tmp_path, args, message):
+    out = _build(tmp_path, *args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()], out.stderr  # one line, no traceback
+    assert out.stderr.startswith("error: ") and message in out.stderr, out.stderr
+    assert not (tmp_path / "work").exists()  # nothing ran
+
+
+def test_build_candidates_with_an_unknown_scene_is_one_line(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "build-candidates", "--scene", "Nowhere"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: unknown scene 'Nowhere'") and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_binary_config_file_names_the_file(tmp_path):
+    path = tmp_path / "weights.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(128, 256)))
+    result = runner.invoke(app, ["config", "show", "--config", str(path)])
+    assert result.exit_code != 0
+    assert f"{path}: not a text file" in str(result.exception)

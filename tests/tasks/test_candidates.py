@@ -61,8 +61,8 @@ def test_shard_writes_its_four_parts(setup):
 
 def test_bad_files_are_reported_not_fatal(setup):
     media = setup["catalog"].read("media", SCENE).set_index("video_id")
-    assert media.loc["local-corrupt", ["status", "reason"]].tolist() == ["failed", "corrupt"]
-    assert media.loc["local-empty", ["status", "reason"]].tolist() == ["failed", "zero_length"]
+    assert media.loc["local-corrupt", ["status", "reason"]].tolist() == ["failed", "not_a_video"]
+    assert media.loc["local-empty", ["status", "reason"]].tolist() == ["failed", "empty_file"]
     assert media.loc["yt-x", ["status", "reason"]].tolist() == ["failed", "not_downloaded"]
     assert media.loc["local-single", "status"] == "ok" and media.loc["local-fnf", "n_clips"] >= 2
     clips = setup["catalog"].read("clips", SCENE)
@@ -152,3 +152,46 @@ def test_target_argument_overrides_the_config(setup, final):
 
 def _mtime(path) -> int:
     return Path(path).stat().st_mtime_ns
+
+
+def test_a_rerun_removes_the_crop_folders_a_killed_run_left(final, setup, killed_writer):
+    _, cand = final
+    s = setup
+    face_dir = Path(cand[cand["keep"]]["face_dir"].iloc[0])
+    faces = face_dir.parent
+    scenes = Path(cand[cand["keep"]]["scene_dir"].iloc[0]).parent
+    killed_writer(
+        "import numpy as np\nfrom tasks.face_filter.crops import _Folder\n"
+        f"for final in (Path({str(faces / 'next-clip')!r}), Path({str(scenes / 'next-clip')!r})):\n"
+        "    _Folder(final).add(1, np.zeros((8, 8, 3), np.uint8), 90)\n"
+    )
+    (faces / f".{face_dir.name}.tmp-0a1b2c3d").mkdir()  # an earlier version's name for the same thing
+    debris = [p for d in (faces, scenes) for p in d.iterdir() if p.name.startswith(".")]
+    assert len(debris) == 3
+    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
+    assert not any(p.exists() for p in debris)
+    assert face_dir.is_dir() and any(face_dir.iterdir())  # finished crops are kept
+
+
+def test_a_rerun_removes_the_clip_files_a_killed_encode_left(final, setup, killed_writer):
+    from tasks.materialize import clip_file, materialize_scene
+
+    _, cand = final
+    s = setup
+    kept = cand[cand["keep"]].index[0]
+    lineage = s["ctx"].lineage("subsample")
+    rows = [{"clip_id": kept, "scene": SCENE, "label": "Happy", "selected": True, "order": 0, **lineage}]
+    s["catalog"].write("selections", pd.DataFrame(rows), scene=SCENE, run_id=s["ctx"].run_id, part="0000")
+    out = clip_file(s["cfg"].storage.clips_dir, SCENE, kept)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    killed_writer(
+        "from data_catalog.temp_files import temp_sibling\n"
+        f"temp_sibling(Path({str(out)!r}), '.mp4').write_bytes(b'the first megabyte of a clip')\n"
+    )
+    (out.parent / f".{out.stem}.9f8e7d6c.tmp.mp4").write_bytes(b"x")  # an earlier version's name
+    debris = [p for p in out.parent.iterdir() if p.name.startswith(".")]
+    assert len(debris) == 2
+    materialize_scene(SCENE, s["ctx"], s["catalog"], s["cfg"].storage.clips_dir, progress=False)
+    assert not any(p.exists() for p in debris)
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+    assert s["catalog"].read("selections", SCENE, s["ctx"].run_id)["clip_path"].tolist() == [str(out)]

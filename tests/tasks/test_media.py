@@ -4,8 +4,12 @@ Test videos are made here with the real ffmpeg binary, small and short; the help
 test_segment.py.
 """
 
+import os
 import random
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,19 +66,48 @@ def make_upright_reference(source: Path, path: Path) -> Path:
     return path
 
 
+#: The kind of bad input each of :func:`make_bad_files`'s entries is -> the reason it must get.
+BAD_FILE_REASONS = {
+    "random_bytes": "not_a_video",
+    "still_image": "not_a_video",
+    "truncated": "truncated",
+    "truncated_faststart": "truncated",
+    "empty": "empty_file",
+    "no_video_stream": "no_video_stream",
+    "directory": "not_a_file",
+    "fifo": "not_a_file",
+    "symlink_loop": "not_a_file",
+    "broken_symlink": "missing_file",
+}
+
+
 def make_bad_files(folder: Path, good: Path) -> dict[str, Path]:
-    """One file per failure reason: random bytes, a cut-off mp4 (index at the end, lost), a cut-off
-    'faststart' mp4 (index complete, frames missing), an empty file, an audio-only file."""
+    """One input per kind of bad input (:data:`BAD_FILE_REASONS`): random bytes, a PNG named ``.mp4``, a
+    cut-off mp4 (index at the end, lost), a cut-off 'faststart' mp4 (index complete, frames missing), an
+    empty file, an audio-only file, a directory named ``.mp4``, a FIFO, a symlink loop, a broken symlink."""
+    import cv2
+
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)
     files = {
-        "corrupt": folder / "random.mp4",
+        "random_bytes": folder / "random.mp4",
+        "still_image": folder / "image.mp4",
         "truncated": folder / "truncated.mp4",
         "truncated_faststart": folder / "truncated_faststart.mp4",
-        "zero_length": folder / "empty.mp4",
+        "empty": folder / "empty.mp4",
         "no_video_stream": folder / "audio_only.m4a",
+        "directory": folder / "folder.mp4",
+        "fifo": folder / "fifo.mp4",
+        "symlink_loop": folder / "loop.mp4",
+        "broken_symlink": folder / "dangling.mp4",
     }
-    files["corrupt"].write_bytes(bytes(rng.getrandbits(8) for _ in range(65536)))
+    ok, png = cv2.imencode(".png", np.full((64, 64, 3), 127, np.uint8))
+    files["still_image"].write_bytes(png.tobytes())
+    files["directory"].mkdir()
+    os.mkfifo(files["fifo"])
+    files["symlink_loop"].symlink_to(files["symlink_loop"].name)
+    files["broken_symlink"].symlink_to("no-such-file.mp4")
+    files["random_bytes"].write_bytes(bytes(rng.getrandbits(8) for _ in range(65536)))
     whole = folder / "whole.mp4"
     ffmpeg("-i", str(good), "-t", "3", "-an", "-c:v", "libx264", "-preset", "ultrafast", str(whole))
     data = whole.read_bytes()
@@ -82,7 +115,7 @@ def make_bad_files(folder: Path, good: Path) -> dict[str, Path]:
     ffmpeg("-i", str(whole), "-c", "copy", "-movflags", "+faststart", str(folder / "faststart.mp4"))
     data = (folder / "faststart.mp4").read_bytes()
     files["truncated_faststart"].write_bytes(data[: len(data) // 2])
-    files["zero_length"].write_bytes(b"")
+    files["empty"].write_bytes(b"")
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(files["no_video_stream"]))
     return files
 
@@ -131,16 +164,7 @@ def test_decode_frames_keeps_only_wanted_frames_upright_rgb(demo_media):
         list(decode_frames(path, [472]))
 
 
-@pytest.mark.parametrize(
-    ("key", "reason"),
-    [
-        ("corrupt", "corrupt"),
-        ("truncated", "truncated"),
-        ("truncated_faststart", "truncated"),
-        ("zero_length", "zero_length"),
-        ("no_video_stream", "no_video_stream"),
-    ],
-)
+@pytest.mark.parametrize(("key", "reason"), BAD_FILE_REASONS.items())
 def test_bad_files_raise_media_error_with_reason(bad_files, key, reason):
     with pytest.raises(MediaError) as err:
         probe(bad_files[key])
@@ -210,3 +234,39 @@ def test_encode_clip_rejects_a_bad_range(pattern_video, tmp_path):
         with pytest.raises(ValueError, match="invalid frame range"):
             encode_clip(pattern_video, start, end, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_process_leaves_no_encoder_behind(tmp_path):
+    """encode_clip runs ffmpeg through run_with_parent: SIGKILL of the caller ends the child too."""
+    pid_file = tmp_path / "child.pid"
+    child_code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    code = (
+        "import sys, threading\n"
+        "from tasks._media import run_with_parent\n"
+        f"threading.Thread(target=run_with_parent, args=([sys.executable, '-c', {child_code!r}],)).start()\n"
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and parent.poll() is None, "the child did not start"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _running(child)
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the child outlived its killed parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -10,7 +10,13 @@ from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
 from tasks._media import count_frames, decode_frames, encode_clip, probe
 from tasks.segment import SegmentConfig, clip_rng, segment_video, segment_videos
-from tests.tasks.test_media import ffmpeg, make_bad_files, make_rotated_video, make_vfr_video
+from tests.tasks.test_media import (
+    BAD_FILE_REASONS,
+    ffmpeg,
+    make_bad_files,
+    make_rotated_video,
+    make_vfr_video,
+)
 
 CUT_FRAME = 75  # the two-shot video below: 3 s of one source at 25 fps, then another
 
@@ -130,13 +136,7 @@ def test_bad_files_give_failed_media_rows_with_distinct_reasons(tmp_path, demo_m
         assert seg.media["status"] == "failed" and seg.media["n_clips"] == 0
         assert str(path) in seg.media["error"]
         reasons[key] = seg.media["reason"]
-    assert reasons == {
-        "corrupt": "corrupt",
-        "truncated": "truncated",
-        "truncated_faststart": "truncated",
-        "zero_length": "zero_length",
-        "no_video_stream": "no_video_stream",
-    }
+    assert reasons == BAD_FILE_REASONS
 
 
 def test_rotated_video_is_segmented_upright(tmp_path, demo_media):
@@ -164,7 +164,7 @@ def test_vfr_clips_use_real_pts(tmp_path):
 
 
 def test_segment_videos_writes_manifests_and_a_rerun_duplicates_nothing(tmp_path, demo, demo_media):
-    bad = make_bad_files(tmp_path / "bad", demo_media("single-face"))["corrupt"]
+    bad = make_bad_files(tmp_path / "bad", demo_media("single-face"))["random_bytes"]
     videos = [
         {"video_id": "local-good", "scene": "Interview", "status": "downloaded", "local_path": str(demo)},
         {"video_id": "local-bad", "scene": "Interview", "status": "downloaded", "local_path": str(bad)},
@@ -175,7 +175,7 @@ def test_segment_videos_writes_manifests_and_a_rerun_duplicates_nothing(tmp_path
     refs = segment_videos(videos, cat, ctx, SegmentConfig(), on_clip=seen.append, progress=False)
     assert len(refs) == 4
     media = cat.read("media").set_index("video_id")
-    assert media.loc["local-good", "status"] == "ok" and media.loc["local-bad", "reason"] == "corrupt"
+    assert media.loc["local-good", "status"] == "ok" and media.loc["local-bad", "reason"] == "not_a_video"
     clips = cat.read("clips")
     assert len(clips) == media.loc["local-good", "n_clips"] == len(seen) > 0
     assert set(clips["stage"]) == {"segment"}
