@@ -149,6 +149,12 @@ def _remove_path(catalog: Catalog, stored: object, kind: str, removed: Counter) 
     else:
         path.unlink()
     removed[kind] += 1
+    # A clip's folder (crops/<scene>/<clip>/face) is named after it: drop folders the removal left empty,
+    # up to the storage root's own folders (crops/, media/, clips/).
+    root, parent = catalog.storage_root.resolve(), path.parent.resolve()
+    while parent.parent != root and parent != root and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
 
 
 def _mark_stale(catalog: Catalog, setups: set[str]) -> int:
