@@ -290,7 +290,9 @@ RESULTS = _manifest(
     _req("train_setup", pa.string()),
     _req("test_setup", pa.string()),
     _req("group", pa.string()),  # 'overall', 'scenario=DL' or 'scene=Social'
-    _req("status", pa.string()),  # 'ok', or 'failed' with a reason and null scores
+    # 'ok'; 'failed' with a reason and null scores; 'stale' (reason 'source_taken_down') when a clip it
+    # was trained or tested on was taken down
+    _req("status", pa.string()),
     _opt("reason", pa.string()),
     _opt("error", pa.string()),
     _opt("war", pa.float64()),
@@ -308,11 +310,28 @@ RESULTS = _manifest(
     _opt("device", pa.string()),
 )
 
+TAKEDOWNS = _manifest(
+    "takedowns",
+    ("takedown_id",),
+    "Takedowns: a source video removed with everything derived from it; later crawls skip it. Holds "
+    "hashes of the source, never its id, URL or any face data.",
+    _req("takedown_id", pa.string()),  # 'td-' + the first 16 hex digits of source_hash
+    _req("source_hash", pa.string()),  # sha256 of the video id (of the reference when no video matched)
+    _opt("url_hash", pa.string()),  # sha256 of the source URL
+    _req("requested_by", pa.string()),
+    _req("requested_at", pa.timestamp("us", tz="UTC")),
+    _opt("note", pa.string()),
+    _req("status", pa.string()),  # 'pending' (recorded, removal under way) or 'done'
+    _opt("removed", pa.map_(pa.string(), pa.int64())),  # rows per manifest, files per kind
+    _opt("n_stale_results", pa.int64()),  # benchmark results marked stale
+    _opt("completed_at", pa.timestamp("us", tz="UTC")),
+)
+
 MANIFESTS: dict[str, Manifest] = {
     m.name: m
     for m in (VIDEOS, MEDIA, CLIPS, FACES, CANDIDATES, FER_SCORES, SELECTIONS, LABELS)
     + (ANNOTATION_TASKS, ANSWERS, GROUP_CHECKS, SIMULATED_TRUTH)
-    + (SPLITS, RESULTS)
+    + (SPLITS, RESULTS, TAKEDOWNS)
 }
 
 

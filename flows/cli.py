@@ -17,6 +17,7 @@ from flows.annotate_cli import annotate_app
 from flows.benchmark_cli import benchmark_app
 from flows.crawl_cli import crawl_cmd
 from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.release_cli import register_commands as register_release_commands
 from flows.service_cli import service_app
 from flows.zoo_cli import zoo_app
 from tasks.report import register_commands as register_report_commands
@@ -37,7 +38,8 @@ app.add_typer(zoo_app, name="zoo")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(service_app, name="service")
 app.add_typer(benchmark_app, name="benchmark")
-register_report_commands(app)  # report, export, import
+register_report_commands(app)  # report, import
+register_release_commands(app)  # card, export, takedown
 
 
 @app.command("scenes")

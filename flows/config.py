@@ -27,6 +27,7 @@ from tasks.benchmark.config import BenchmarkConfig
 from tasks.crawl.config import CrawlConfig
 from tasks.face_filter.config import FaceFilterConfig
 from tasks.refine import RefineConfig
+from tasks.release.config import ReleaseConfig
 from tasks.segment import SegmentConfig
 from tasks.subsample import SubsampleConfig
 
@@ -140,6 +141,7 @@ class PipelineConfig(Section):
     subsample: SubsampleConfig = Field(default_factory=SubsampleConfig)
     annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     distribution: DistributionConfig = Field(default_factory=DistributionConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 

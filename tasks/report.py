@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from data_catalog.formats.cli import ConfigFile, Overrides, Preset, export_cmd, import_app
+from data_catalog.formats.cli import ConfigFile, Overrides, Preset, import_app
 from keywords.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:  # pandas and the catalog load inside the functions: `ferv --help` imports this module
     import pandas as pd
 
+    from data_catalog.formats.labels import LabelSet
     from data_catalog.io import Catalog
     from tasks.subsample import SubsampleConfig
 
@@ -49,14 +50,15 @@ class ReportResult:
     files: list[Path]
 
 
-def figure4_stats(catalog: Catalog) -> Figure4Stats:
-    """Count labelled clips per scene and expression, and join each labelled clip's duration."""
+def figure4_stats(catalog: Catalog, labels: LabelSet | None = None) -> Figure4Stats:
+    """Count labelled clips per scene and expression, and join each labelled clip's duration; ``labels``
+    default to :func:`~data_catalog.formats.labels.current_labels` (a release card passes its own clips)."""
     import pandas as pd
 
     from data_catalog.formats.labels import current_labels
 
     tax = load_taxonomy()
-    labels = current_labels(catalog)
+    labels = labels if labels is not None else current_labels(catalog)
     frame = labels.frame
     scenes = [s for s in tax.scene_names if s in set(frame["scene"])]
     scenes += sorted(set(frame["scene"]) - set(scenes))
@@ -224,7 +226,6 @@ def report_cmd(
 
 
 def register_commands(app: typer.Typer) -> None:
-    """Add ``ferv report``, ``ferv export`` and ``ferv import`` to the command line."""
+    """Add ``ferv report`` and ``ferv import`` to the command line."""
     app.command("report")(report_cmd)
-    app.command("export")(export_cmd)
     app.add_typer(import_app, name="import")

@@ -8,6 +8,7 @@ Layout (paper, section 4.1: 224x224 face crops, 336x504 scene images, 80/20 spli
     4_setups/All_scenes/{train,test}.csv         # '<root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/<clip> <index>'
     4_setups/All_scenes/FERV39K_{train,test}.txt # '<root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/<clip> <frames> <index>'
     4_setups/22_scenes/<Scene>/...  4_setups/4_scenarios/<Scenario>/...   (the same three styles per setup)
+    provenance.parquet, provenance.csv           # per clip: source URL, uploader, licence, span, runs
 
 Who reads what: MAE-DFER (and S2D) read the two-column ``{train,test}.csv`` (path, label index);
 DFER-CLIP reads the three-column ``FERV39K_{train,test}.txt`` (path, number of frames, label index), the
@@ -43,6 +44,7 @@ import pyarrow as pa
 from data_catalog.formats.labels import current_labels
 from data_catalog.io import Catalog, PartRef, atomic_write_bytes
 from data_catalog.lineage import RunContext
+from data_catalog.provenance import licence_filter, provenance
 from data_catalog.schemas import get_manifest
 from keywords.taxonomy import load_taxonomy
 
@@ -138,6 +140,10 @@ class ExportResult:
     n_reused: int
     skipped: dict[str, int]
     setup_files: list[Path]
+    #: Clips the licence filter left out, per reason (``licence_unknown``, ``licence_not_allowed``).
+    left_out: dict[str, int] = field(default_factory=dict)
+    #: The provenance of every exported clip (``provenance.parquet`` / ``.csv`` at the release's root).
+    provenance: pd.DataFrame | None = None
 
 
 def _jpegs(folder: Path) -> list[Path]:
@@ -229,6 +235,8 @@ def export_release(
     test_fraction: float = 0.2,
     seed: int = 0,
     path_root: str | None = None,
+    allowed_licences: Iterable[str] | None = None,
+    include_unlicensed: bool = False,
 ) -> ExportResult:
     """Write the labelled clips of ``catalog`` in the release layout under ``out_dir``.
 
@@ -238,6 +246,11 @@ def export_release(
     they carry one (an imported release), else :func:`stratified_split`. A clip folder that exists is
     finished work and is reused; clips without face crops are skipped and counted. ``path_root`` is the
     prefix written in the ``{train,test}.csv`` files (default: ``out_dir``, absolute).
+
+    With ``allowed_licences``, a clip whose source licence is unknown or not in the list is left out
+    (counted in ``left_out``) unless ``include_unlicensed``; None ships every clip. Every exported clip's
+    provenance (:mod:`data_catalog.provenance`: source URL, uploader, licence, time span, runs) is written
+    at the release's root as ``provenance.parquet`` and ``provenance.csv``.
     """
     if mode not in LINK_MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(LINK_MODES)}")
@@ -252,6 +265,20 @@ def export_release(
     unknown = sorted(set(rows["label"]) - set(BENCHMARK_LABEL_ORDER))
     if unknown:
         raise ValueError(f"labels {unknown} have no index in the release order {BENCHMARK_LABEL_ORDER}")
+    left_out: dict[str, int] = {}
+    if allowed_licences is not None:
+        decision = licence_filter(
+            provenance(catalog, rows["clip_id"]), allowed_licences, include_unlicensed=include_unlicensed
+        )
+        left_out = decision.counts()
+        rows = rows[rows["clip_id"].isin(decision.kept["clip_id"])].reset_index(drop=True)
+        if rows.empty:
+            raise ValueError(
+                f"{catalog.root}: the licence filter left out every labelled clip "
+                f"({', '.join(f'{n} {r}' for r, n in left_out.items())}); allowed licences: "
+                f"{sorted(allowed_licences)}; opt in (ferv export --include-unlicensed, or release.include_unlicensed) "
+                "to export them anyway"
+            )
     cand = catalog.read("candidates", latest=True)[["clip_id", "face_dir", "scene_dir"]]
     rows = rows.merge(cand, on="clip_id", how="left")
     rows["scenario"] = [tax.scene(s).scenario for s in rows["scene"]]
@@ -297,6 +324,7 @@ def export_release(
         )
     root = path_root if path_root is not None else out.resolve().as_posix()
     files = _write_setups(done, out, root)
+    prov = write_provenance(catalog, done, out)
     return ExportResult(
         out_dir=out,
         label_source=labels.source,
@@ -305,7 +333,32 @@ def export_release(
         n_reused=reused,
         skipped=dict(skipped),
         setup_files=files,
+        left_out=left_out,
+        provenance=prov,
     )
+
+
+PROVENANCE_FILES = ("provenance.parquet", "provenance.csv")
+
+
+def write_provenance(catalog: Catalog, done: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """The provenance of the exported clips (``done``: clip_id, rel, label, split) at the release's root,
+    with each clip's folder in the layout (``path``), its label and split."""
+    prov = provenance(catalog, done["clip_id"]).drop(columns=["scene"])
+    table = done[["clip_id", "scene", "rel", "label", "split"]].rename(columns={"rel": "path"})
+    prov = table.merge(prov, on="clip_id", how="left").sort_values("path").reset_index(drop=True)
+    write_table_files(prov, out / PROVENANCE_FILES[0], out / PROVENANCE_FILES[1])
+    return prov
+
+
+def write_table_files(frame: pd.DataFrame, parquet: Path, csv: Path) -> None:
+    """``frame`` as Parquet and CSV, each written atomically."""
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
+    atomic_write_bytes(parquet, sink.getvalue().to_pybytes())
+    atomic_write_bytes(csv, frame.to_csv(index=False).encode())
 
 
 # --- import ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import pandas as pd
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from data_catalog.takedowns import blocklist
 from keywords.taxonomy import Scene, Taxonomy, load_taxonomy
 from tasks.crawl.balance import SceneBalance, available_hours, balance, report, scene_targets
 from tasks.crawl.config import CrawlConfig
@@ -45,6 +46,7 @@ class CrawlPlan:
     n_new: int  # new rows written (selected, not selected or failed)
     n_duplicates: int  # candidates already in the catalog or found twice
     failures: list[SourceFailure] = field(default_factory=list)
+    n_taken_down: int = 0  # candidates skipped because their source was taken down
 
 
 @dataclass
@@ -127,13 +129,16 @@ def plan_crawl(
     known_urls = set(earlier["url"]) if not earlier.empty else set()
     found: dict[str, list[Candidate]] = {}
     failures: list[SourceFailure] = []
-    n_dupes = n_seen = 0
+    n_dupes = n_seen = n_taken_down = 0
+    blocked = blocklist(catalog)  # sources taken down on request never come back
     steps = [(scene, src) for scene in chosen for src in plans[scene.name]]
     for scene, src in _progress(steps, progress, desc="discover", unit="source"):
         d = discover(src, scene.all_keywords(cfg.languages or None), cfg, known_urls)
         failures += d.failures
         n_seen += len(d.candidates)
-        fresh, dupes = _dedupe(d.candidates, known_ids, known_urls)
+        allowed = [c for c in d.candidates if not blocked.blocks(c.video_id, c.url)]
+        n_taken_down += len(d.candidates) - len(allowed)
+        fresh, dupes = _dedupe(allowed, known_ids, known_urls)
         found.setdefault(scene.name, []).extend(fresh)
         n_dupes += dupes
     if failures and n_seen == 0:
@@ -189,6 +194,7 @@ def plan_crawl(
         n_new=len(rows),
         n_duplicates=n_dupes,
         failures=failures,
+        n_taken_down=n_taken_down,
     )
 
 
@@ -297,6 +303,8 @@ def format_report(result: CrawlResult) -> str:
         )
     p, d = result.plan, result.downloads
     lines.append(f"run {p.run_id}: {p.n_new} new videos recorded, {p.n_duplicates} already known")
+    if p.n_taken_down:
+        lines.append(f"skipped {p.n_taken_down} taken-down sources")
     lines.append(f"downloads: {d.downloaded} downloaded, {d.failed} failed of {d.attempted} attempted")
     lines += [f"  failed {n} x {reason}" for reason, n in sorted(d.reasons.items())]
     lines += [f"warning: {f}" for f in p.failures]

@@ -208,9 +208,19 @@ def test_cli_import_then_export(tmp_path):
     again = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])
     assert again.exit_code == 0 and len(Catalog(tmp_path / "work" / "catalog").read("labels")) == 6
     out = tmp_path / "out"
-    result = runner.invoke(app, ["export", str(out), "--layout", "ferv39k", "--mode", "copy", "--set", root])
+    # An imported release's clips have no crawled licence: the export refuses them unless opted in.
+    refused = runner.invoke(app, ["export", str(out), "--mode", "copy", "--set", root])
+    assert refused.exit_code != 0 and "6 licence_unknown" in str(refused.exception)
+    assert "--include-unlicensed" in str(refused.exception) and not (out / "4_setups").exists()
+    result = runner.invoke(
+        app,
+        ["export", str(out), "--layout", "ferv39k", "--mode", "copy", "--include-unlicensed", "--set", root],
+    )
     assert result.exit_code == 0, result.output
     assert "exported 4 train + 2 test clips" in result.output
+    assert {"card.md", "croissant.json", "provenance.csv", "provenance.parquet"} <= {
+        p.name for p in out.iterdir()
+    }
     bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])
     assert bad.exit_code != 0 and "unknown layout 'dfew'" in str(bad.exception)
 
@@ -269,9 +279,8 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
     # The release lies outside the storage root: its folders are stored absolute, not as given ('../rel').
     assert all(Path(p).is_absolute() and Path(p).is_dir() for p in stored)
     monkeypatch.chdir(tmp_path / "b")  # the same storage, named from elsewhere
-    result = runner.invoke(
-        app, ["export", "out", "--mode", "copy", "--set", f"storage.root={tmp_path / 'a' / 'work'}"]
-    )
+    storage = f"storage.root={tmp_path / 'a' / 'work'}"
+    result = runner.invoke(app, ["export", "out", "--mode", "copy", "--include-unlicensed", "--set", storage])
     assert result.exit_code == 0, result.output
     assert "exported 4 train + 2 test clips" in result.output
     assert len(list((tmp_path / "b" / "out" / "2_ClipsforFaceCrop").glob("*/*/*/*.jpg"))) == sum(
@@ -280,7 +289,7 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
 
     shutil.rmtree(release)  # the crops are gone: nothing to export is an error, not an empty release
     result = runner.invoke(
-        app, ["export", "out2", "--mode", "copy", "--set", f"storage.root={tmp_path / 'a' / 'work'}"]
+        app, ["export", "out2", "--mode", "copy", "--include-unlicensed", "--set", storage]
     )
     assert result.exit_code != 0 and "none of the 6 labelled clips has face crops" in str(result.exception)
     assert not (tmp_path / "b" / "out2" / "4_setups").exists()

@@ -1,0 +1,1 @@
+"""Releasing a dataset: its card (markdown + Croissant), per-clip provenance and takedowns."""
