@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.detectors import FaceDetections, create_detector, list_detectors
-from models.detectors import backends
+from models.detectors import FaceDetections, backends, create_detector, list_detectors
 from models.detectors.backends import ort_cuda_offered, resolve_device, torch_cuda_usable
 from tasks.face_filter.measures import box_iou
 
