@@ -25,6 +25,10 @@ def prefetched(items: Iterable[T], depth: int = 4) -> Iterator[T]:
     """``items`` in order, produced by a background thread up to ``depth`` items ahead."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1 item, got {depth}")
+    return _handover(items, depth)
+
+
+def _handover(items: Iterable[T], depth: int) -> Iterator[T]:
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
