@@ -151,7 +151,7 @@ def main() -> None:
     rows = args.rows or (CUDA_ROWS if device == "cuda" else CPU_ROWS)
     photo = np.ascontiguousarray(cv2.imread(str(asset_path("demo-multi-face-image")))[:, :, ::-1])
     small_frames, small_truth = small_face_frames(photo)
-    results, recalls = [], {}
+    results, recalls, base = [], {}, None
     with tempfile.TemporaryDirectory(prefix="bench-candidates-") as tmp:
         tmp = Path(tmp)
         video = looped_video(asset_path(args.asset), args.minutes, tmp / "source.mp4")
@@ -166,6 +166,18 @@ def main() -> None:
             for f in s.frames
         ]
         catalog = Catalog(cfg.storage.catalog_dir)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, device {device}{gpu_name(device)}")
+        print(
+            f"source: {args.asset} looped to {info.duration:.1f} s, {info.width}x{info.height}, {n_decoded} frames"
+        )
+        print(f"sampled frames: {len(frames)} ({cfg.segment.n_sample_frames} per clip)")
+        print(f"(a) decode alone: {a[0]:.2f} s wall, {a[1]:.2f} s CPU ({n_decoded / a[0]:.0f} frames/s)\n")
+        print(
+            "| detector | backend/device | size | batch | (b) detect frames/s | frames per CPU-s "
+            "| (c) stages 2+3 clips/s | CPU-s per clip | video-s/s | c / max(a, b) "
+            "| clips/s vs reference (wall, CPU) | same kept clips |"
+        )
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|", flush=True)
         for k, row in enumerate(rows):
             detector = build(row, device)
             detector.detect_batch(frames[: max(getattr(detector, "batch", 1), 1)])  # warm-up, model loaded
@@ -182,45 +194,32 @@ def main() -> None:
             cand = catalog.read("candidates", "Interview", ctx.run_id)
             kept = frozenset(cand.loc[cand["keep"], "clip_id"])
             n_clips = {r.manifest: r.rows for r in refs}["clips"]
-            results.append((row, describe(row, detector), b, c, n_clips, kept))
+            results.append((row, describe(row, detector), c))
             recalls[row] = recall(detector, small_frames, small_truth)
+            base = base or (c, kept)
+            same = "yes" if kept == base[1] else f"no ({len(kept ^ base[1])} differ)"
+            name, where, size, batch = results[-1][1]
             print(
-                f"... {row}: detect {len(frames) / b[0]:.1f} frames/s, stages {n_clips / c[0]:.2f} clips/s",
+                f"| {name} | {where} | {size} | {batch} | {len(frames) / b[0]:,.1f} | {len(frames) / b[1]:,.1f} "
+                f"| {n_clips / c[0]:.2f} | {c[1] / n_clips:.2f} | {info.duration / c[0]:.2f} "
+                f"| {c[0] / max(a[0], b[0]):.3f} | {base[0][0] / c[0]:.2f}x, {base[0][1] / c[1]:.2f}x "
+                f"| {same} ({len(kept)} kept) |",
                 flush=True,
             )
 
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, device {device}{gpu_name(device)}")
-    print(
-        f"source: {args.asset} looped to {info.duration:.1f} s, {info.width}x{info.height}, {n_decoded} frames"
-    )
-    print(f"sampled frames: {len(frames)} ({cfg.segment.n_sample_frames} per clip)")
-    print(f"(a) decode alone: {a[0]:.2f} s wall, {a[1]:.2f} s CPU ({n_decoded / a[0]:.0f} frames/s)\n")
-    print(
-        "| detector | backend/device | size | batch | (b) detect frames/s | (c) stages 2+3 clips/s "
-        "| video-s/s | c / max(a, b) | c / a | clips/s vs reference | same kept clips |"
-    )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    base = results[0]
-    for _row, (name, where, size, batch), b, c, n_clips, kept in results:
-        same = "yes" if kept == base[5] else f"no ({len(kept ^ base[5])} differ)"
-        print(
-            f"| {name} | {where} | {size} | {batch} | {len(frames) / b[0]:,.1f} | {n_clips / c[0]:.2f} "
-            f"| {info.duration / c[0]:.2f} | {c[0] / max(a[0], b[0]):.3f} | {c[0] / a[0]:.2f} "
-            f"| {(n_clips / c[0]) / (base[4] / base[3][0]):.2f}x | {same} ({len(kept)} kept) |"
-        )
     hours = PAPER_VIDEOS * args.mean_video_minutes / 60
     kind = "GPU" if device == "cuda" else "CPU"
     print(
         f"\nprojection: {PAPER_VIDEOS:,} videos x {args.mean_video_minutes:g} min (assumed) = {hours:,.0f} h of "
-        f"video; stages 2 + 3 on this machine ({kind}):"
+        f"video; stages 2 + 3 on this machine ({kind}, wall clock):"
     )
-    for _row, (name, where, size, batch), _, c, _, _ in results:
+    for _row, (name, where, size, batch), c in results:
         machine_hours = hours * c[0] / info.duration
         print(f"  {name} {where} {size} batch {batch}: {machine_hours:,.0f} {kind}-machine-hours")
     print("\nrecall on small faces (the group photo's 5 faces at a given height on a 640x360 frame):")
     print("| detector | backend/device | size | " + " | ".join(f"{h} px" for h in FACE_HEIGHTS) + " |")
     print("|---|---|---|" + "---:|" * len(FACE_HEIGHTS))
-    for row, (name, where, size, _), *_ in results:
+    for row, (name, where, size, _), _ in results:
         print(f"| {name} | {where} | {size} | " + " | ".join(f"{r:.0%}" for r in recalls[row]) + " |")
 
 

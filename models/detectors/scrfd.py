@@ -114,10 +114,11 @@ class ScrfdDetector(FaceDetector):
         return math.ceil(new_h / step) * step, math.ceil(new_w / step) * step, new_h, new_w
 
     @staticmethod
-    def _blob(image: np.ndarray, canvas_h: int, canvas_w: int, new_h: int, new_w: int) -> np.ndarray:
-        canvas = np.zeros((canvas_h, canvas_w, 3), np.float32)  # black border, as insightface pads
-        canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h))
-        return ((canvas - MEAN) / STD).transpose(2, 0, 1)
+    def _canvas(images: list[np.ndarray], canvas_h: int, canvas_w: int, new_h: int, new_w: int) -> np.ndarray:
+        canvas = np.zeros((len(images), canvas_h, canvas_w, 3), np.uint8)  # black border, as insightface pads
+        for k, image in enumerate(images):
+            canvas[k, :new_h, :new_w] = cv2.resize(image, (new_w, new_h))
+        return canvas
 
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         return self._detect_many([image])[0]
@@ -132,7 +133,8 @@ class ScrfdDetector(FaceDetector):
         for (h, w, new_h, new_w), members in groups.items():
             for start in range(0, len(members), self.batch):
                 chunk = members[start : start + self.batch]
-                outputs = self.backend(np.stack([self._blob(images[i], h, w, new_h, new_w) for i in chunk]))
+                canvas = self._canvas([images[i] for i in chunk], h, w, new_h, new_w)
+                outputs = self.backend(canvas, MEAN, STD)
                 for j, i in enumerate(chunk):
                     results[i] = self._decode(outputs, j, h, w, new_h / images[i].shape[0])
         return results
