@@ -101,10 +101,13 @@ class VideoResult:
 def filter_video(
     video: dict, scene: str, cfg: PipelineConfig, detector: FaceDetector, bar=None
 ) -> VideoResult:
-    """Segment + detect + rules for one video, decoded once. Never raises for a bad video: the failure
-    is its ``media`` row's status and reason, and it contributes no clips."""
-    from tasks.face_filter.detect import detect_clip, face_rows
+    """Segment + detect + rules for one video, decoded once; the next frames are decoded on a second
+    thread while the detector works on a batch (:func:`tasks.prefetch.prefetched`), and the sampled frames
+    of consecutive clips go through the detector together, ``detector.batch`` at a time. Never raises for
+    a bad video: the failure is its ``media`` row's status and reason, and it contributes no clips."""
+    from tasks.face_filter.detect import batched_clips, detect_clips, face_rows
     from tasks.face_filter.measures import measure_clip
+    from tasks.prefetch import prefetched
     from tasks.segment import failed_media_row, segment_video
 
     video_id, path = video["video_id"], video.get("local_path")
@@ -114,19 +117,28 @@ def filter_video(
         return VideoResult(failed_media_row(video_id, scene, "", "not_downloaded", error))
     seg = segment_video(path, video_id, scene, cfg.segment)
     out = VideoResult(seg.media)
+    batch = max(int(getattr(detector, "batch", 1)), 1)
+    # enough clips decoded ahead to fill the next batch while this one is detected
+    ahead = 2 * math.ceil(batch / max(cfg.segment.n_sample_frames, 1)) + 1
     try:
-        for sample in seg.clips:
-            width = sample.frames[0].image.shape[1] if sample.frames else 0
-            found = detect_clip(sample, detector, seg.media["width"] / width if width else 1.0)
-            out.clips.append(sample.clip)
-            out.faces.extend(face_rows(found))
-            out.candidates.append(candidate_row(sample.clip, measure_clip(found), cfg.face_filter.rules))
-            if bar is not None:
-                bar.update(1)
+        for group in batched_clips(prefetched(seg.clips, ahead), batch):
+            scale = _clip_scale(seg.media, group)
+            for sample, found in zip(group, detect_clips(group, detector, scale), strict=True):
+                out.clips.append(sample.clip)
+                out.faces.extend(face_rows(found))
+                out.candidates.append(candidate_row(sample.clip, measure_clip(found), cfg.face_filter.rules))
+                if bar is not None:
+                    bar.update(1)
     except Exception as exc:  # one video's failure is recorded on its media row; the shard goes on
         error = f"{path}: {type(exc).__name__}: {exc}"
         return VideoResult(failed_media_row(video_id, scene, path, "face_filter_error", error))
     return out
+
+
+def _clip_scale(media: dict, samples: Sequence) -> float:
+    """Source pixels per sampled-frame pixel (the frames of one video share their size)."""
+    width = next((s.frames[0].image.shape[1] for s in samples if s.frames), 0)
+    return media["width"] / width if width else 1.0
 
 
 def process_shard(

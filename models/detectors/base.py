@@ -83,25 +83,38 @@ class FaceDetector(ABC):
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Boxes (N, 4), scores (N,), landmarks (N, 5, 2) or None on an RGB uint8 image."""
 
-    def detect(self, image: np.ndarray) -> FaceDetections:
-        """The faces on one upright RGB ``uint8`` image (H x W x 3)."""
+    def _detect_many(
+        self, images: list[np.ndarray]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """:meth:`_detect` on several images; batched detectors override this."""
+        return [self._detect(image) for image in images]
+
+    def _check(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(
                 f"{self.name}: expected an H x W x 3 uint8 RGB image, got shape {image.shape} {image.dtype}"
             )
-        h, w = image.shape[:2]
-        border = int(round(self.pad * max(h, w)))
-        if border:
-            image = np.pad(image, ((border, border), (border, border), (0, 0)))
-        boxes, scores, landmarks = self._detect(image)
-        if border:
-            boxes = boxes.copy()
-            boxes[:, :4] -= border
-            if landmarks is not None:
-                landmarks = landmarks - border
-        return FaceDetections.create(boxes[:, :4], scores, landmarks, w, h)
+        return image
+
+    def detect(self, image: np.ndarray) -> FaceDetections:
+        """The faces on one upright RGB ``uint8`` image (H x W x 3)."""
+        return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[FaceDetections]:
-        """Detections for several images (one model session, reused)."""
-        return [self.detect(image) for image in images]
+        """The faces on each of several images, in order (batched where the detector can)."""
+        images = [self._check(image) for image in images]
+        borders = [int(round(self.pad * max(im.shape[:2]))) for im in images]
+        padded = [
+            np.pad(im, ((b, b), (b, b), (0, 0))) if b else im for im, b in zip(images, borders, strict=True)
+        ]
+        out = []
+        for im, border, (boxes, scores, landmarks) in zip(
+            images, borders, self._detect_many(padded), strict=True
+        ):
+            if border:
+                boxes = boxes[:, :4] - border
+                if landmarks is not None:
+                    landmarks = landmarks - border
+            out.append(FaceDetections.create(boxes[:, :4], scores, landmarks, im.shape[1], im.shape[0]))
+        return out

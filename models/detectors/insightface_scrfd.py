@@ -3,14 +3,16 @@
 ``scrfd`` loads one ONNX file, by default the SCRFD-2.5G-KPS weights of the asset registry
 (``asset_path("scrfd-2.5g-kps")``, shipped in the ``scrfd`` sdist, so it works offline). Users with
 internet, or with a pack on disk, can use ``insightface-pack`` with a pack name or directory (e.g.
-``buffalo_l``), loaded through ``FaceAnalysis(name=..., allowed_modules=['detection'])``. Either way the
-model is loaded once per process and reused (sessions are cached by path and execution providers).
+``buffalo_l``), whose detection model insightface's ``FaceAnalysis`` finds. Either way the graph is made
+shape-free once (cached by its sha256 under ``<asset cache>/derived/shape-free``) and runs as a
+:class:`models.detectors.scrfd.ScrfdDetector`: frames at their own aspect, long side ``size``, ``batch``
+at a time, on the ``backend`` and ``device`` of :mod:`models.detectors.backends`.
 
-The CUDA execution provider is requested only when it can load (onnxruntime lists it, the driver sees a
-GPU and torch agrees); otherwise the CPU provider is used without onnxruntime's noisy failed attempt at CUDA.
+:class:`InsightFaceDetector` is the detector as insightface runs it (fixed 640 x 640 letterbox, one image
+at a time); it is kept as the reference the shape-free detector is checked and benchmarked against.
 
-    >>> det = create_detector("scrfd", device="cpu", pad=0.1)            # doctest: +SKIP
-    >>> det.detect(rgb_frame).boxes
+    >>> det = create_detector("scrfd", device="cpu", size=640, batch=16, pad=0.1)   # doctest: +SKIP
+    >>> det.detect_batch(rgb_frames)[0].boxes
 """
 
 from __future__ import annotations
@@ -23,50 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from models.detectors.backends import open_backend
 from models.detectors.base import FaceDetector
 from models.detectors.registry import register_detector
+from models.detectors.scrfd import ScrfdDetector
 
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_ASSET = "scrfd-2.5g-kps"
-
-
-def _driver_sees_gpu() -> bool:
-    """Ask the CUDA driver (libcuda) directly: cheap, and false on machines without an NVIDIA GPU."""
-    import ctypes
-
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return False
-    count = ctypes.c_int(0)
-    return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
-
-
-@functools.lru_cache(maxsize=1)
-def cuda_usable() -> bool:
-    """True when onnxruntime offers CUDA and it can load: a GPU the driver sees, and (where torch is
-    installed) torch agrees, which also means the CUDA runtime libraries onnxruntime needs are present.
-    The driver is asked first so that CPU-only machines never pay for importing torch."""
-    import onnxruntime
-
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers() or not _driver_sees_gpu():
-        return False
-    try:
-        import torch
-    except ImportError:
-        return True
-    return bool(torch.cuda.is_available())
-
-
-def select_providers(device: str = "auto") -> tuple[str, ...]:
-    """onnxruntime execution providers for ``device`` ('auto', 'cpu' or 'cuda')."""
-    if device not in DEVICES:
-        raise ValueError(f"device {device!r} is not one of {', '.join(DEVICES)}")
-    if device == "cpu" or (device == "auto" and not cuda_usable()):
-        return ("CPUExecutionProvider",)
-    if device == "cuda" and not cuda_usable():
-        raise ValueError("device 'cuda' requested, but onnxruntime cannot use CUDA on this machine")
-    return ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 def _file_digest(path: Path) -> str:
@@ -78,24 +42,76 @@ def _file_digest(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_onnx(path: str, providers: tuple[str, ...], nms_thresh: float) -> Any:
+def _load_onnx(path: str, nms_thresh: float) -> Any:
+    """insightface's own SCRFD on the CPU (the reference)."""
     from insightface.model_zoo import get_model
 
-    model = get_model(path, providers=list(providers))
+    model = get_model(path, providers=["CPUExecutionProvider"])
     if model is None or getattr(model, "taskname", None) != "detection":
         raise ValueError(f"{path}: not a face detection model that insightface recognises")
-    model.prepare(-1 if providers == ("CPUExecutionProvider",) else 0, nms_thresh=nms_thresh)
+    model.prepare(-1, nms_thresh=nms_thresh)
     return model
 
 
 @functools.lru_cache(maxsize=8)
-def _load_pack(pack: str, root: str, providers: tuple[str, ...], nms_thresh: float) -> Any:
+def _pack_model_file(pack: str, root: str) -> str:
     from insightface.app import FaceAnalysis
 
-    app = FaceAnalysis(name=pack, root=root, allowed_modules=["detection"], providers=list(providers))
-    model = app.det_model
-    model.prepare(-1 if providers == ("CPUExecutionProvider",) else 0, nms_thresh=nms_thresh)
-    return model
+    app = FaceAnalysis(
+        name=pack, root=root, allowed_modules=["detection"], providers=["CPUExecutionProvider"]
+    )
+    return str(app.det_model.model_file)
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared_graph(path: str, shape_free: bool, cache_dir: str) -> tuple[str, int, tuple[int, int] | None]:
+    """(graph to run, its number of outputs, its fixed H x W or None when free), once per process."""
+    import onnx
+
+    from models.detectors.shape_free import fixed_input_shape, shape_free_graph
+
+    freed = shape_free_graph(path, cache_dir) if shape_free else None
+    model = onnx.load(str(freed or path), load_external_data=False)
+    fixed = None if freed is not None else fixed_input_shape(model)
+    if fixed is not None and len(fixed) != 4:
+        raise ValueError(f"{path}: expected an N x 3 x H x W detector input, found {fixed}")
+    return str(freed or path), len(model.graph.output), None if fixed is None else (fixed[2], fixed[3])
+
+
+def build_scrfd(
+    path: Path,
+    name: str,
+    version: str,
+    *,
+    device: str,
+    backend: str,
+    size: int,
+    batch: int,
+    det_thresh: float,
+    nms_thresh: float,
+    pad: float,
+    shape_free: bool,
+    cache_dir: str | os.PathLike | None,
+) -> ScrfdDetector:
+    """An SCRFD graph file as a batched, shape-free :class:`ScrfdDetector` (fixed shape where it cannot
+    be freed, with a warning naming the file)."""
+    from data_catalog.assets import _resolve_cache_dir
+
+    cache = _resolve_cache_dir(cache_dir) / "derived" / "shape-free"
+    graph, n_outputs, fixed = _prepared_graph(str(path.resolve()), bool(shape_free), str(cache))
+    runner = open_backend(graph, backend, device)
+    return ScrfdDetector(
+        runner,
+        version,
+        name,
+        n_outputs=n_outputs,
+        fixed_input=fixed,
+        size=size,
+        batch=batch,
+        det_thresh=det_thresh,
+        nms_thresh=nms_thresh,
+        pad=pad,
+    )
 
 
 class InsightFaceDetector(FaceDetector):
@@ -136,27 +152,59 @@ class InsightFaceDetector(FaceDetector):
         return det[:, :4], det[:, 4], kps
 
 
+def reference_detector(
+    model_path: str | os.PathLike | None = None,
+    det_thresh: float = 0.5,
+    nms_thresh: float = 0.4,
+    pad: float = 0.1,
+) -> InsightFaceDetector:
+    """insightface's own SCRFD at its fixed 640 x 640, one image at a time, on the CPU: the detector the
+    face filter ran before it was batched, kept to check and benchmark the current one against."""
+    from data_catalog.assets import asset_path
+
+    path = Path(model_path) if model_path is not None else asset_path(DEFAULT_ASSET)
+    model = _load_onnx(str(path.resolve()), float(nms_thresh))
+    version = f"scrfd:{path.name}:{_file_digest(path)}"
+    return InsightFaceDetector(model, version, "scrfd-reference", det_thresh, 640, pad)
+
+
 @register_detector("scrfd")
 def scrfd(
     model_path: str | os.PathLike | None = None,
     device: str = "auto",
+    backend: str = "auto",
+    size: int = 640,
+    batch: int = 16,
     det_thresh: float = 0.5,
     nms_thresh: float = 0.4,
-    det_size: int = 640,
     pad: float = 0.1,
-) -> InsightFaceDetector:
+    shape_free: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> ScrfdDetector:
     """SCRFD from an ONNX file (default: the ``scrfd-2.5g-kps`` asset, fetched into the cache if missing)."""
     if model_path is None:
         from data_catalog.assets import asset_path
 
-        path = asset_path(DEFAULT_ASSET)
+        path = asset_path(DEFAULT_ASSET, cache_dir)
     else:
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"face detector model {path}: no such file")
-    model = _load_onnx(str(path.resolve()), select_providers(device), float(nms_thresh))
     version = f"scrfd:{path.name}:{_file_digest(path)}"
-    return InsightFaceDetector(model, version, "scrfd", det_thresh, det_size, pad)
+    return build_scrfd(
+        path,
+        "scrfd",
+        version,
+        device=device,
+        backend=backend,
+        size=size,
+        batch=batch,
+        det_thresh=det_thresh,
+        nms_thresh=nms_thresh,
+        pad=pad,
+        shape_free=shape_free,
+        cache_dir=cache_dir,
+    )
 
 
 @register_detector("insightface-pack")
@@ -164,14 +212,29 @@ def insightface_pack(
     pack: str = "buffalo_l",
     root: str | os.PathLike = "~/.insightface",
     device: str = "auto",
+    backend: str = "auto",
+    size: int = 640,
+    batch: int = 16,
     det_thresh: float = 0.5,
     nms_thresh: float = 0.4,
-    det_size: int = 640,
     pad: float = 0.1,
-) -> InsightFaceDetector:
+    shape_free: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> ScrfdDetector:
     """The detection model of an insightface pack: a pack name under ``root`` (downloaded by insightface
     when it is missing and the network allows) or a directory holding the pack's ``*.onnx`` files."""
-    root = str(Path(root).expanduser())
-    model = _load_pack(str(pack), root, select_providers(device), float(nms_thresh))
-    version = f"insightface-pack:{pack}:{Path(model.model_file).name}"
-    return InsightFaceDetector(model, version, "insightface-pack", det_thresh, det_size, pad)
+    path = Path(_pack_model_file(str(pack), str(Path(root).expanduser())))
+    return build_scrfd(
+        path,
+        "insightface-pack",
+        f"insightface-pack:{pack}:{path.name}",
+        device=device,
+        backend=backend,
+        size=size,
+        batch=batch,
+        det_thresh=det_thresh,
+        nms_thresh=nms_thresh,
+        pad=pad,
+        shape_free=shape_free,
+        cache_dir=cache_dir,
+    )

@@ -4,7 +4,7 @@ The rules are an ordered list of ``{name, threshold}`` entries, so a preset or u
 retune or drop them; a clip is kept when it passes every rule, and the first rule it fails is its reason.
 
     face_filter:
-      detector: {name: scrfd, device: auto}
+      detector: {name: scrfd, device: auto, size: 640, batch: 16}
       rules:
         - {name: face_presence, threshold: 0.75}
         - {name: dominant_face, threshold: 2.0}
@@ -35,10 +35,19 @@ class DetectorSettings(Section):
         default_factory=dict,
         description="family-specific arguments, e.g. {pack: buffalo_l, root: ~/.insightface} for insightface-pack",
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA when a GPU is usable, else the CPU (said once); cuda: or fail"
+    )
+    backend: Literal["auto", "onnxruntime", "torch"] = Field(
+        default="auto",
+        description="auto: onnxruntime, or on CUDA torch where onnxruntime's CUDA provider does not load",
+    )
     det_thresh: float = Field(default=0.5, gt=0, lt=1, description="detections below this score are ignored")
     nms_thresh: float = Field(default=0.4, gt=0, lt=1)
-    det_size: int = Field(default=640, ge=32, description="detector input side (dynamic-shape models only)")
+    size: int = Field(
+        default=640, ge=32, le=4096, description="detector input long side; frames keep their aspect"
+    )
+    batch: int = Field(default=16, ge=1, le=1024, description="sampled frames per detector call")
     pad: float = Field(default=0.1, ge=0, le=1, description="black border before detection, x longer side")
 
     @field_validator("name")
@@ -54,9 +63,11 @@ class DetectorSettings(Section):
         """Arguments for ``create_detector(self.name, **kwargs)``."""
         out: dict[str, Any] = {
             "device": self.device,
+            "backend": self.backend,
+            "size": self.size,
+            "batch": self.batch,
             "det_thresh": self.det_thresh,
             "nms_thresh": self.nms_thresh,
-            "det_size": self.det_size,
             "pad": self.pad,
         }
         if self.model_path is not None:

@@ -5,13 +5,18 @@ The segment stage hands over each clip with ``n_sample_frames`` frames decoded i
 rules need (sharpness of the dominant face, a colour histogram for shot cuts) are taken while the pixels
 are at hand, so nothing is decoded twice.
 
+Clips are detected together (:func:`detect_clips`), so the detector sees whole batches of frames from
+several clips at once (``face_filter.detector.batch``); :func:`batched_clips` groups a clip stream so.
+
     >>> faces = detect_clip(sample, detector, scale=1.0)             # doctest: +SKIP
     >>> face_rows(faces)[0]["score"]
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,12 +51,40 @@ class ClipFaces:
 
 def detect_clip(sample: ClipSample, detector: FaceDetector, scale: float = 1.0) -> ClipFaces:
     """Run ``detector`` on every sampled frame of ``sample``."""
-    images = [f.image for f in sample.frames]
+    return detect_clips([sample], detector, scale)[0]
+
+
+def detect_clips(
+    samples: Sequence[ClipSample], detector: FaceDetector, scale: float = 1.0
+) -> list[ClipFaces]:
+    """Run ``detector`` on the sampled frames of several clips in one batched call, clip by clip out."""
+    frames = [f for s in samples for f in s.frames]
+    found = iter(zip(frames, detector.detect_batch([f.image for f in frames]), strict=True))
     out = []
-    for frame, dets in zip(sample.frames, detector.detect_batch(images), strict=True):
-        sharp = sharpness(frame.image, dets.boxes[0]) if len(dets) else math.nan
-        out.append(FrameFaces(frame.index, frame.time, dets, sharp, colour_histogram(frame.image)))
-    return ClipFaces(sample.clip, out, scale)
+    for sample in samples:
+        faces = []
+        for frame, dets in itertools.islice(found, len(sample.frames)):
+            sharp = sharpness(frame.image, dets.boxes[0]) if len(dets) else math.nan
+            faces.append(FrameFaces(frame.index, frame.time, dets, sharp, colour_histogram(frame.image)))
+        out.append(ClipFaces(sample.clip, faces, scale))
+    return out
+
+
+def batched_clips(samples: Iterable[ClipSample], n_frames: int) -> Iterator[list[ClipSample]]:
+    """Consecutive clips grouped until a group holds at least ``n_frames`` sampled frames (the last group
+    may hold fewer): one detector call per group keeps its batches full."""
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be at least 1, got {n_frames}")
+    group: list[ClipSample] = []
+    count = 0
+    for sample in samples:
+        group.append(sample)
+        count += len(sample.frames)
+        if count >= n_frames:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
 
 
 def face_rows(faces: ClipFaces) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The face-detector registry and the insightface SCRFD detector, on real photos."""
+"""The face-detector registry and the SCRFD detector (shape-free, batched, any backend), on real photos."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from models.detectors import FaceDetections, create_detector, list_detectors
-from models.detectors.insightface_scrfd import cuda_usable, select_providers
+from models.detectors import FaceDetections, backends, create_detector, list_detectors
+from models.detectors.backends import ort_cuda_offered, resolve_device, torch_cuda_usable
 from tasks.face_filter.measures import box_iou
 
 
@@ -69,21 +69,36 @@ def test_padding_maps_boxes_back_to_the_original_image(single_face):
 
 def test_model_is_loaded_once_per_process(detector):
     again = create_detector("scrfd", device="auto", det_thresh=0.3)
-    assert again.model is detector.model
+    assert again.backend is detector.backend
     assert again.det_thresh == 0.3
     assert detector.version.startswith("scrfd:scrfd.onnx:")
 
 
-def test_cuda_only_when_it_can_load(detector):
-    if cuda_usable():
-        assert detector.providers[0] == "CUDAExecutionProvider"
-    else:
-        assert detector.providers == ["CPUExecutionProvider"]
-        assert select_providers("auto") == ("CPUExecutionProvider",)
-        with pytest.raises(ValueError, match="cuda"):
-            select_providers("cuda")
-    with pytest.raises(ValueError, match="'tpu' is not one of"):
-        select_providers("tpu")
+def test_version_says_which_backend_and_device_ran(detector):
+    gpu = ort_cuda_offered() or torch_cuda_usable()
+    assert detector.version.endswith(f"@640/{detector.backend.name}/{'cuda' if gpu else 'cpu'}")
+    cpu = create_detector("scrfd", device="cpu", size=480)
+    assert cpu.version.endswith("@480/onnxruntime/cpu")
+
+
+@pytest.mark.skipif(ort_cuda_offered() or torch_cuda_usable(), reason="this machine has a CUDA GPU")
+def test_cuda_without_a_gpu_is_a_clear_error_and_auto_says_it_runs_on_cpu_once(caplog):
+    with pytest.raises(ValueError, match="device 'cuda' requested, but no CUDA GPU is usable"):
+        create_detector("scrfd", device="cuda")
+    backends._say_cpu_fallback.cache_clear()
+    with caplog.at_level("WARNING", logger="models.detectors.backends"):
+        assert resolve_device("auto") == "cpu"
+        assert resolve_device("auto") == "cpu"
+        create_detector("scrfd", device="auto", size=320)
+    said = [r.getMessage() for r in caplog.records if "detecting on the CPU" in r.getMessage()]
+    assert said == ["face detector device 'auto': no CUDA GPU is usable, detecting on the CPU"]
+
+
+def test_unknown_device_or_backend_is_named():
+    with pytest.raises(ValueError, match="device 'tpu' is not one of auto, cpu, cuda"):
+        resolve_device("tpu")
+    with pytest.raises(ValueError, match="backend 'tensorrt' is not one of auto, onnxruntime, torch"):
+        create_detector("scrfd", device="cpu", backend="tensorrt")
 
 
 def test_insightface_pack_directory_loads_its_detection_model(tmp_path, demo_media, detector, multi_face):
@@ -103,3 +118,7 @@ def test_bad_inputs_are_clear_errors(detector, tmp_path):
         create_detector("scrfd", model_path=tmp_path / "missing.onnx")
     with pytest.raises(ValueError, match="pad must be"):
         create_detector("scrfd", pad=2.0)
+    with pytest.raises(ValueError, match="size .* at least 32 pixels, got 16"):
+        create_detector("scrfd", device="cpu", size=16)
+    with pytest.raises(ValueError, match="batch must be at least 1 image, got 0"):
+        create_detector("scrfd", device="cpu", batch=0)
