@@ -198,6 +198,12 @@ def store_path(clips: pd.DataFrame, cfg: BenchmarkConfig, root: str | os.PathLik
     return Path(root) / geometry.name / "stores" / f"{state_of(clips, geometry)[0]}.json"
 
 
+def existing_store(clips: pd.DataFrame, cfg: BenchmarkConfig, root: str | os.PathLike) -> PackedStore | None:
+    """The packed store of ``clips``' current crops at ``cfg``'s sizes if one was packed, else None."""
+    path = store_path(clips, cfg, root)
+    return PackedStore(path) if path.is_file() else None
+
+
 @dataclass(frozen=True)
 class PackReport:
     store: PackedStore

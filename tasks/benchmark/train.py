@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ class TrainResult:
     streams: tuple[str, ...]
     resumed_from: int = 0  # epochs already done when this call started
     skipped: bool = False  # the checkpoint was complete: nothing trained
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # epoch_seconds, first_batch_seconds: this call's epochs
 
 
 def build_model(
@@ -158,11 +159,15 @@ def train_model(
     loss_fn = torch.nn.CrossEntropyLoss()
     end = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start + stop_after_epochs)
     own = JobLoader(clips, cfg, n_frames=n_frames, store=store) if loader is None else nullcontext(loader)
+    timing: dict[str, list[float]] = {"epoch_seconds": [], "first_batch_seconds": []}
     with own as loader:
         for epoch in range(start, end):
             model.train()
-            batches = loader.train_epoch(
-                clips, epoch, scene="scene" in streams, limit=cfg.max_steps_per_epoch
+            began = time.perf_counter()
+            batches = _timed_first(
+                loader.train_epoch(clips, epoch, scene="scene" in streams, limit=cfg.max_steps_per_epoch),
+                began,
+                timing["first_batch_seconds"],
             )
             losses = _epoch(model, batches, cfg, device, scaler, optimizer, loss_fn,
                             tqdm(total=len(loader), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", unit="step",
@@ -172,6 +177,7 @@ def train_model(
                     f"{name}: loss is not finite at epoch {epoch + 1}; lower benchmark.lr"
                 )
             scheduler.step()
+            timing["epoch_seconds"].append(time.perf_counter() - began)
             step_losses += losses
             epoch_losses.append(sum(losses) / len(losses))
             _save(ckpt_path, {
@@ -183,7 +189,16 @@ def train_model(
                 "data": {k: getattr(cfg, k) for k in DATA_KEYS},
                 "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if device == "cuda" else [],
             })  # fmt: skip
-    return TrainResult(str(ckpt_path), end, epoch_losses, step_losses, device, n_params, streams, start)
+    return TrainResult(str(ckpt_path), end, epoch_losses, step_losses, device, n_params, streams, start,
+                       extra=timing)  # fmt: skip
+
+
+def _timed_first(batches, began: float, into: list[float]):
+    """``batches`` as they come, noting the seconds from ``began`` to the first (worker start-up shows here)."""
+    for k, batch in enumerate(batches):
+        if k == 0:
+            into.append(time.perf_counter() - began)
+        yield batch
 
 
 def _epoch(model, batches, cfg, device, scaler, optimizer, loss_fn, bar) -> list[float] | None:
