@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -64,7 +65,7 @@ class GpuBusy:
     """Samples the GPU's utilisation (percent of time a kernel ran) twice a second while running."""
 
     def __init__(self) -> None:
-        self.samples: list[float] = []
+        self.samples: list[tuple[float, float]] = []  # (perf_counter, percent)
         self._stop = threading.Event()
         try:
             import pynvml
@@ -81,7 +82,7 @@ class GpuBusy:
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             try:
-                self.samples.append(self._read())
+                self.samples.append((time.perf_counter(), self._read()))
             except Exception:
                 return
 
@@ -93,10 +94,6 @@ class GpuBusy:
         self._stop.set()
         self._thread.join()
 
-    @property
-    def share(self) -> float | None:
-        return sum(self.samples) / (100 * len(self.samples)) if self.samples else None
-
 
 def loader_rate(clips, cfg: BenchmarkConfig, store, epochs: int) -> dict:
     """Clips/s of ``epochs`` training epochs of loading only (packed batches augmented on the device, as in
@@ -105,6 +102,9 @@ def loader_rate(clips, cfg: BenchmarkConfig, store, epochs: int) -> dict:
 
     device = cfg.resolved_device()
     firsts, seconds = [], []
+    threads = torch.get_num_threads()
+    if cfg.num_workers == 0:
+        torch.set_num_threads(1)  # one core: the batch augmentation too
     with JobLoader(clips, cfg, store=store) as loader:
         for epoch in range(epochs):
             began = time.perf_counter()
@@ -115,6 +115,7 @@ def loader_rate(clips, cfg: BenchmarkConfig, store, epochs: int) -> dict:
             if device == "cuda":
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - began)
+    torch.set_num_threads(threads)
     steady = seconds[1:] or seconds
     return {"rate": len(clips) * len(steady) / sum(steady), "first": firsts, "seconds": seconds}
 
@@ -164,16 +165,16 @@ def main() -> None:
             rows[f"packed path, {label}"] = loader_rate(clips, wcfg, store, args.epochs)
         out = work / "train" / args.model
         shutil.rmtree(out, ignore_errors=True)
-        with GpuBusy() if device == "cuda" else _Nothing() as busy:
+        with GpuBusy() if device == "cuda" else nullcontext() as busy:
             result = train_model(args.model, clips, cfg, out, progress=False, store=store)
         epoch_s = result.extra["epoch_seconds"][1:] or result.extra["epoch_seconds"]
         train_rate = len(clips) * len(epoch_s) / sum(epoch_s)
-        # GPU busy share over the steady-state epochs: samples after the first epoch ended
-        first_s = result.extra["epoch_seconds"][0]
-        busy_share = None
-        if device == "cuda" and busy.samples:
-            steady = busy.samples[int(first_s / 0.5) :] or busy.samples
-            busy_share = sum(steady) / (100 * len(steady))
+        # GPU busy share over the steady-state epochs: the samples of their last seconds of training
+        busy_share, n_busy = None, 0
+        if busy is not None and busy.samples:
+            cutoff = busy.samples[-1][0] - sum(epoch_s)
+            steady = [v for t, v in busy.samples if t >= cutoff]
+            busy_share, n_busy = sum(steady) / (100 * max(len(steady), 1)), len(steady)
         zoo = measure(args.model, argparse.Namespace(device=device, batch=args.batch, frames=args.frames,
                                                      amp=args.amp and device == "cuda", warmup=1, iters=3))  # fmt: skip
     finally:
@@ -207,23 +208,11 @@ def main() -> None:
           f"with workers: {rows[f'packed path, {args.workers} workers']['rate'] / rows[f'JPEG path, {args.workers} workers']['rate']:.2f}x")  # fmt: skip
     print(f"train / zoo compute: {100 * train_rate / zoo['train']:.1f}%")
     if busy_share is not None:
-        print(
-            f"GPU busy share, steady-state training: {100 * busy_share:.1f}% of {len(busy.samples)} samples"
-        )
+        print(f"GPU busy share, steady-state training: {100 * busy_share:.1f}% of {n_busy} samples")
     total = TABLE2_MODELS * TABLE2_EPOCHS * RELEASE_TRAIN_CLIPS
     print(f"Table 2 projected ({TABLE2_MODELS} models x {TABLE2_EPOCHS} epochs x {RELEASE_TRAIN_CLIPS:,} clips, "
           f"all at {args.model}'s rate): {total / train_rate / 3600:,.1f} h at the train rate, "
           f"{total / zoo['train'] / 3600:,.1f} h at the zoo's compute rate")  # fmt: skip
-
-
-class _Nothing:
-    samples: list[float] = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 if __name__ == "__main__":

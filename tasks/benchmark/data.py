@@ -6,6 +6,8 @@ frames), one JPEG per frame. Each item samples ``n_frames`` frames uniformly (or
 frames), resizes faces to 112x112 and scene frames to 112x168, and in training only augments them: a random
 crop, an illumination change (brightness and contrast) and a horizontal flip, drawn once per clip so the
 frames of a clip move together. Tensors are ``(3, T, H, W)``, normalised with the ImageNet mean and std.
+With a packed store (:mod:`tasks.benchmark.pack`) items are the sampled uint8 frames and the clip's draw;
+:mod:`tasks.benchmark.augment` turns whole batches into the same tensors where the model runs.
 
     >>> clips = benchmark_clips(load_labels(catalog).frame, catalog)           # doctest: +SKIP
     >>> ds = ClipDataset(clips.frame, cfg, train=True, streams=("face", "scene"))
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 #: Pixel normalisation of every stream, ``(x / 255 - MEAN) / STD``; an exported refiner declares the same.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+#: Memory-mapped packed arrays a dataset keeps open (two per clip); fewer than the kernel's default map limit.
+MAX_MAPS = 4096
 CLIP_COLUMNS = ["clip_id", "scene", "scenario", "label", "label_index", "split", "face_dir", "scene_dir"]
 
 
@@ -251,6 +255,8 @@ class ClipDataset(Dataset):
         self.epoch = 0
         self.store = store
         self._frames: dict[str, list[str]] = {}
+        self._maps: dict[tuple[str, str], np.ndarray] = {}
+        self._rows = self.clips[["clip_id", "face_dir", "scene_dir", "label_index"]].to_dict("records")
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -271,7 +277,12 @@ class ClipDataset(Dataset):
 
     def _packed(self, clip_id: str, stream: str, idx: np.ndarray | None) -> np.ndarray | int:
         """Packed frames at ``idx`` (memory-mapped reads), or the frame count when ``idx`` is None."""
-        frames = self.store.frames(clip_id, stream)
+        key = (clip_id, stream)
+        frames = self._maps.get(key)
+        if frames is None:
+            if len(self._maps) >= MAX_MAPS:  # memory maps count against the process's map limit
+                self._maps.clear()
+            frames = self._maps[key] = self.store.frames(clip_id, stream)
         return len(frames) if idx is None else torch.from_numpy(np.ascontiguousarray(frames[idx]))
 
     def __getitem__(self, key: int | tuple[int, int, bool, bool]) -> dict:
@@ -279,7 +290,7 @@ class ClipDataset(Dataset):
             i, epoch, train, scene = key
         else:
             i, epoch, train, scene = key, self.epoch, self.train, "scene" in self.streams
-        row = self.clips.iloc[i]
+        row = self._rows[i]
         rng = np.random.default_rng([self.seed, epoch, i]) if train else None
         aug = _Augment.draw(rng, self.cfg) if rng is not None and self.cfg.augment else None
         packed = self.store is not None

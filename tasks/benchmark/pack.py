@@ -150,18 +150,24 @@ class PackedStore:
         self.clips: dict[str, dict] = index["clips"]
         self.arrays = self.index_path.parent.parent / "arrays"
 
-    def check(self, clips: pd.DataFrame, cfg: BenchmarkConfig | None = None) -> PackedStore:
+    def check(
+        self, clips: pd.DataFrame, cfg: BenchmarkConfig | None = None, fingerprints: list[str] | None = None
+    ) -> PackedStore:
         """Refuse (ValueError naming the clip and what differs) a store that no longer matches ``clips``'
-        crops or ``cfg``'s frame sizes."""
+        crops or ``cfg``'s frame sizes (``fingerprints``: the clips', when just computed)."""
         where = f"packed store {self.index_path}"
         if cfg is not None and Geometry.of(cfg) != self.geometry:
             raise ValueError(f"{where} holds {self.geometry.name}, the config needs {Geometry.of(cfg).name}")
-        for row in clips.itertuples():
+        if fingerprints is None:
+            fingerprints = [
+                clip_fingerprint(f, s) for f, s in zip(clips["face_dir"], clips["scene_dir"], strict=True)
+            ]
+        for row, fingerprint in zip(clips.itertuples(), fingerprints, strict=True):
             entry = self.clips.get(row.clip_id)
             if entry is None:
                 raise ValueError(f"{where} does not match the catalog: clip {row.clip_id!r} is not in it; "
                                  "run `ferv benchmark pack`")  # fmt: skip
-            if entry["fingerprint"] != clip_fingerprint(row.face_dir, row.scene_dir):
+            if entry["fingerprint"] != fingerprint:
                 raise ValueError(f"{where} does not match the catalog: the crops of clip {row.clip_id!r} changed "
                                  "since it was packed; run `ferv benchmark pack`")  # fmt: skip
             missing = [s for s in STREAMS if entry.get(s) and not (self.arrays / entry[s]).is_file()]
@@ -231,7 +237,7 @@ def pack_clips(
     base = Path(root) / geometry.name
     index_path = base / "stores" / f"{state}.json"
     if index_path.is_file():
-        return PackReport(PackedStore(index_path).check(clips), len(clips), 0)
+        return PackReport(PackedStore(index_path).check(clips, cfg, fps), len(clips), 0)
     arrays = base / "arrays"
     arrays.mkdir(parents=True, exist_ok=True)
     for stale in arrays.glob(".*.tmp"):  # a killed pack's unfinished array (never under a final name);
