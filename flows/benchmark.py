@@ -4,6 +4,9 @@ Paper, section 4. The deployment the labels-landed automation runs (flows/deploy
 is JSON (strings, lists), so an event or a UI can fill them. The labels are a catalog's ``labels`` rows
 (``catalog_root`` + ``labels_run_id``), a labels file (``labels_path``), or the catalog's current labels.
 
+- Fast input: with ``benchmark.packed`` the clips' frames are packed once per catalog state under
+  ``<storage.root>/benchmark/packs/`` and each job's loader workers start once (tasks/benchmark/pack.py,
+  tasks/benchmark/loader.py).
 - Resumable: the run id comes from the labels, their sides and the training settings; checkpoints are
   written every epoch under ``<storage.root>/benchmark/<run id>/`` and a rerun resumes them; finished
   ``results`` parts are skipped, failed ones retried.

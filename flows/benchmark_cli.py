@@ -1,6 +1,7 @@
 """``ferv benchmark``: the paper's benchmark protocol from the command line (paper, section 4).
 
     ferv benchmark splits --export out/FERV39k          # splits manifest (+ the release's 4_setups files)
+    ferv benchmark pack                                  # decode the clips' frames once (training memory-maps them)
     ferv benchmark train --model r18-lstm --setup All   # one training, resumable, evaluated on its setup
     ferv benchmark evaluate work/benchmark/<run>/r18-lstm-f8-All/last.pt --setup Social
     ferv benchmark run --model r18 --model ts-vgg13-lstm --setup All --setup DL-to-WIS   # the Prefect flow
@@ -109,6 +110,28 @@ def train_cmd(
         typer.echo(f"  {r.train_setup} -> {r.test_setup}: {score}  ({r.n_clips} clips)  {r.checkpoint or ''}")
 
 
+@benchmark_app.command("pack")
+def pack_cmd(
+    workers: Annotated[
+        int | None, typer.Option(help="Decoding processes (default benchmark.num_workers).")
+    ] = None,
+    catalog: CatalogRoot = None,
+    labels_run: LabelsRun = None,
+    labels: LabelsPath = None,
+    config: ConfigFile = None,
+    preset: Preset = "default",
+    set_: Overrides = None,
+) -> None:
+    """Decode the labelled clips' frames once into a packed store that training memory-maps (resumable;
+    only clips whose crops changed are decoded again). Training packs on first use too."""
+    from tasks.benchmark.jobs import pack_store
+
+    cfg, prep = _prepare(config, preset, set_, catalog, labels_run, labels)
+    bcfg = cfg.benchmark if workers is None else cfg.benchmark.model_copy(update={"num_workers": workers})
+    store = pack_store(prep, bcfg, progress=True)
+    typer.echo(f"packed store of {len(prep.clips)} clips ({store.geometry.name}): {store.index_path}")
+
+
 @benchmark_app.command("evaluate")
 def evaluate_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A benchmark checkpoint (last.pt).")],
@@ -122,6 +145,7 @@ def evaluate_cmd(
 ) -> None:
     """WAR/UAR of a checkpoint on a setup's test side, overall, per scenario and per scene."""
     from tasks.benchmark.evaluate import group_scores, predict
+    from tasks.benchmark.pack import existing_store
     from tasks.benchmark.splits import members, parse_setup
     from tasks.benchmark.train import load_trained
 
@@ -134,7 +158,8 @@ def evaluate_cmd(
     test_ids = members(prep.splits, test_setup, "test")["clip_id"]
     clips = prep.clips[prep.clips["clip_id"].isin(test_ids)]
     bcfg = cfg.benchmark.model_copy(update=meta.get("data", {}))  # the checkpoint's input sizes
-    preds = predict(model, clips, bcfg, n_frames=meta["n_frames"], device=device, progress=True)
+    store = existing_store(prep.clips, bcfg, prep.pack_dir) if bcfg.packed else None  # else decode JPEGs
+    preds = predict(model, clips, bcfg, n_frames=meta["n_frames"], device=device, progress=True, store=store)
     typer.echo(
         f"{meta['model_name']} ({meta['n_frames']} frames, epoch {meta['epoch']}) on {setup} test side"
     )

@@ -113,19 +113,17 @@ class ServiceConfig(Section):
     @field_validator("recrawl")
     @classmethod
     def _scenes_and_crons(cls, value: dict[str, str]) -> dict[str, str]:
-        from prefect.client.schemas.schedules import CronSchedule
-
+        from flows.cron import cron_error  # pure Python: loading the config imports no Prefect
         from keywords.taxonomy import load_taxonomy
 
         taxonomy = load_taxonomy()
         for scene, cron in value.items():
             taxonomy.scene(scene)  # unknown scene: an error listing the valid ones
-            try:
-                CronSchedule(cron=cron)
-            except ValueError:
+            problem = cron_error(cron)
+            if problem:
                 raise ValueError(
-                    f"service.recrawl[{scene!r}]: {cron!r} is not a valid cron expression"
-                ) from None
+                    f"service.recrawl[{scene!r}]: {cron!r} is not a valid cron expression ({problem})"
+                )
         return value
 
 

@@ -40,7 +40,10 @@ class BenchmarkConfig(Section):
     crop_scale: float = Field(0.8, gt=0, le=1)  # smallest side share a random crop keeps
     illumination: float = Field(0.3, ge=0, lt=1)  # brightness and contrast jitter, +-share
     flip: float = Field(0.5, ge=0, le=1)  # probability of a horizontal flip
-    num_workers: int = Field(4, ge=0)
+    num_workers: int = Field(4, ge=0)  # long-lived loader workers per job (0: load in the training process)
+    # Decode each clip once into a packed frame store (tasks/benchmark/pack.py) and augment whole batches
+    # on the training device; off: decode JPEGs in the loader workers every epoch.
+    packed: bool = True
     # training (section 4.1)
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(32, ge=1)

@@ -6,6 +6,8 @@ frames), one JPEG per frame. Each item samples ``n_frames`` frames uniformly (or
 frames), resizes faces to 112x112 and scene frames to 112x168, and in training only augments them: a random
 crop, an illumination change (brightness and contrast) and a horizontal flip, drawn once per clip so the
 frames of a clip move together. Tensors are ``(3, T, H, W)``, normalised with the ImageNet mean and std.
+With a packed store (:mod:`tasks.benchmark.pack`) items are the sampled uint8 frames and the clip's draw;
+:mod:`tasks.benchmark.augment` turns whole batches into the same tensors where the model runs.
 
     >>> clips = benchmark_clips(load_labels(catalog).frame, catalog)           # doctest: +SKIP
     >>> ds = ClipDataset(clips.frame, cfg, train=True, streams=("face", "scene"))
@@ -24,17 +26,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from keywords.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:
     from data_catalog.io import Catalog
     from tasks.benchmark.config import BenchmarkConfig
+    from tasks.benchmark.pack import PackedStore
 
 #: Pixel normalisation of every stream, ``(x / 255 - MEAN) / STD``; an exported refiner declares the same.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+#: Memory-mapped packed arrays a dataset keeps open (two per clip); fewer than the kernel's default map limit.
+MAX_MAPS = 4096
 CLIP_COLUMNS = ["clip_id", "scene", "scenario", "label", "label_index", "split", "face_dir", "scene_dir"]
 
 
@@ -94,6 +99,15 @@ def _has_jpegs(folder: object) -> bool:
 
 def _jpegs(folder: str) -> list[str]:
     return sorted(e.path for e in os.scandir(folder) if e.name.lower().endswith((".jpg", ".jpeg")))
+
+
+def need_scene_frames(clips: pd.DataFrame) -> None:
+    """A clear error when a clip of ``clips`` has no scene frames (two-stream models need them)."""
+    missing = clips.loc[[not _has_jpegs(d) for d in clips["scene_dir"]], "clip_id"].tolist()
+    if missing:
+        raise ValueError(
+            f"a two-stream model needs scene frames; {len(missing)} clip(s) have none, e.g. {missing[:3]}"
+        )
 
 
 def benchmark_clips(labels: pd.DataFrame, catalog: Catalog) -> BenchmarkClips:
@@ -166,6 +180,14 @@ class _Augment:
             bool(rng.random() < cfg.flip),
         )
 
+    def as_tensor(self) -> torch.Tensor:
+        """``(side, x, y, brightness, contrast, flip)``, what :mod:`tasks.benchmark.augment` applies."""
+        return torch.tensor([*self.crop, self.brightness, self.contrast, float(self.flip)])
+
+
+#: The draw that changes nothing: the whole frame, no jitter, no flip (evaluation on packed frames).
+IDENTITY = _Augment((1.0, 0.0, 0.0), 1.0, 1.0, False)
+
 
 def _load(path: str, height: int, width: int, aug: _Augment | None) -> np.ndarray:
     import cv2
@@ -193,7 +215,13 @@ class ClipDataset(Dataset):
 
     ``streams`` names what to load (``('face',)`` or ``('face', 'scene')``); ``train`` turns on random
     sampling within segments and augmentation. Randomness comes from ``seed``, the epoch
-    (:meth:`set_epoch`) and the item, so a resumed run draws what an uninterrupted one would.
+    (:meth:`set_epoch`) and the item, so a resumed run draws what an uninterrupted one would. An item may
+    also be asked for by key ``(index, epoch, train, scene)``, which is how long-lived workers
+    (:class:`JobLoader`) serve every epoch and evaluation of a job without being told of them.
+
+    With a packed ``store`` (:mod:`tasks.benchmark.pack`) nothing is decoded: ``face`` and ``scene`` are the
+    sampled frames ``(T, H, W, 3)`` uint8 at the stored size and ``aug`` the clip's draw, which
+    :func:`tasks.benchmark.augment.device_inputs` applies to the whole batch where the model runs.
     """
 
     def __init__(
@@ -205,16 +233,13 @@ class ClipDataset(Dataset):
         streams: tuple[str, ...] = ("face",),
         train: bool = False,
         seed: int = 0,
+        store: PackedStore | None = None,
     ) -> None:
         unknown = sorted(set(streams) - {"face", "scene"})
         if unknown or "face" not in streams:
             raise ValueError(f"streams must be ('face',) or ('face', 'scene'), got {streams}")
         if "scene" in streams:
-            missing = clips.loc[[not _has_jpegs(d) for d in clips["scene_dir"]], "clip_id"].tolist()
-            if missing:
-                raise ValueError(
-                    f"a two-stream model needs scene frames; {len(missing)} clip(s) have none, e.g. {missing[:3]}"
-                )
+            need_scene_frames(clips)
         self.clips = clips.reset_index(drop=True)
         self.cfg = cfg
         self.n_frames = n_frames or cfg.n_frames
@@ -222,7 +247,10 @@ class ClipDataset(Dataset):
         self.train = train
         self.seed = seed
         self.epoch = 0
+        self.store = store
         self._frames: dict[str, list[str]] = {}
+        self._maps: dict[tuple[str, str], np.ndarray] = {}
+        self._rows = self.clips[["clip_id", "face_dir", "scene_dir", "label_index"]].to_dict("records")
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -237,48 +265,51 @@ class ClipDataset(Dataset):
 
     def _stream(self, folder: str, idx: np.ndarray, height: int, width: int, aug: _Augment | None):
         files = self._files(folder)
-        # Scene frames and face crops of a clip are numbered alike; a folder with fewer files is mapped
-        # proportionally so both streams show the same moments.
         frames = [_load(files[min(i, len(files) - 1)], height, width, aug) for i in idx]
         arr = (np.stack(frames) / 255.0 - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(3, 0, 1, 2), dtype=np.float32))
 
-    def __getitem__(self, i: int) -> dict:
-        row = self.clips.iloc[i]
-        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
+    def _packed(self, clip_id: str, stream: str, idx: np.ndarray | None) -> np.ndarray | int:
+        """Packed frames at ``idx`` (memory-mapped reads), or the frame count when ``idx`` is None."""
+        key = (clip_id, stream)
+        frames = self._maps.get(key)
+        if frames is None:
+            if len(self._maps) >= MAX_MAPS:  # memory maps count against the process's map limit
+                self._maps.clear()
+            frames = self._maps[key] = self.store.frames(clip_id, stream)
+        return len(frames) if idx is None else torch.from_numpy(np.ascontiguousarray(frames[idx]))
+
+    def __getitem__(self, key: int | tuple[int, int, bool, bool]) -> dict:
+        if isinstance(key, tuple):
+            i, epoch, train, scene = key
+        else:
+            i, epoch, train, scene = key, self.epoch, self.train, "scene" in self.streams
+        row = self._rows[i]
+        rng = np.random.default_rng([self.seed, epoch, i]) if train else None
         aug = _Augment.draw(rng, self.cfg) if rng is not None and self.cfg.augment else None
-        n_face = len(self._files(row["face_dir"]))
+        packed = self.store is not None
+        count = (
+            (lambda s, d: self._packed(row["clip_id"], s, None))
+            if packed
+            else (lambda s, d: len(self._files(d)))
+        )
+        n_face = count("face", row["face_dir"])
         idx = sample_frames(n_face, self.n_frames, self.cfg.frame_interval, rng)
+        # Scene frames and face crops of a clip are numbered alike; a folder with fewer files is mapped
+        # proportionally so both streams show the same moments.
+        scene_idx = idx * count("scene", row["scene_dir"]) // max(n_face, 1) if scene else None
+        item = {"label": int(row["label_index"]), "index": i}
+        if packed:
+            item["face"] = self._packed(row["clip_id"], "face", np.minimum(idx, n_face - 1))
+            item["scene"] = self._packed(row["clip_id"], "scene", scene_idx) if scene else torch.empty(0)
+            item["aug"] = (aug or IDENTITY).as_tensor()
+            return item
         size = self.cfg.face_size
-        item = {
-            "face": self._stream(row["face_dir"], idx, size, size, aug),
-            "label": int(row["label_index"]),
-            "index": i,
-        }
-        if "scene" in self.streams:
-            n_scene = len(self._files(row["scene_dir"]))
-            scene_idx = idx * n_scene // max(n_face, 1)
+        item["face"] = self._stream(row["face_dir"], idx, size, size, aug)
+        if scene:
             item["scene"] = self._stream(
                 row["scene_dir"], scene_idx, self.cfg.scene_height, self.cfg.scene_width, aug
             )
         else:
             item["scene"] = torch.empty(0)
         return item
-
-
-def make_loader(dataset: ClipDataset, batch_size: int, num_workers: int, *, shuffle: bool, seed: int = 0):
-    """A DataLoader over ``dataset``: seeded shuffling, ``num_workers`` worker processes, pinned memory on
-    CUDA, and the last short batch kept (evaluation sees every clip). Workers start from a fork server, not
-    by forking the caller: a flow or worker process runs threads (Prefect, CUDA, onnxruntime) that a
-    plain fork copies in a broken state."""
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        generator=gen,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
-        multiprocessing_context="forkserver" if num_workers > 0 else None,
-    )

@@ -11,18 +11,20 @@ matrix (Figure 5(b)) and per-class recalls. A class absent from a group is left 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
-from tasks.benchmark.data import ClipDataset, make_loader
+from tasks.benchmark.loader import JobLoader
 from tasks.benchmark.metrics import Scores, scores
 from tasks.benchmark.train import NUM_CLASSES, forward, model_streams
 
 if TYPE_CHECKING:
     from tasks.benchmark.config import BenchmarkConfig
+    from tasks.benchmark.pack import PackedStore
 
 OVERALL = "overall"
 
@@ -36,22 +38,31 @@ def predict(
     n_frames: int | None = None,
     device: str | None = None,
     progress: bool = False,
+    loader: JobLoader | None = None,
+    store: PackedStore | None = None,
 ) -> pd.DataFrame:
     """``clips`` with ``pred`` (class index) and ``probs`` (7 softmax probabilities), without augmentation
-    and with centred frame sampling."""
+    and with centred frame sampling. Batches come from ``loader`` (a job's long-lived workers) or else from
+    a loader of ``clips`` made here, reading packed frames from ``store`` when given."""
     from tqdm import tqdm
 
     device = device or cfg.resolved_device()
     model = model.to(device).eval()
-    dataset = ClipDataset(clips, cfg, n_frames=n_frames, streams=model_streams(model), train=False)
-    loader = make_loader(dataset, cfg.eval_batch_size, cfg.num_workers, shuffle=False)
+    clips = clips.reset_index(drop=True)
+    own = JobLoader(clips, cfg, n_frames=n_frames, store=store) if loader is None else nullcontext(loader)
     use_amp = cfg.amp and device == "cuda"
-    probs = np.zeros((len(dataset), NUM_CLASSES), np.float32)
-    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress):
-        with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
-            logits = forward(model, batch, device)
-        probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=1).cpu().numpy()
-    out = dataset.clips.copy()
+    probs = np.zeros((len(clips), NUM_CLASSES), np.float32)
+    with own as loader:
+        if n_frames is not None and loader.n_frames != n_frames:
+            raise ValueError(f"the loader samples {loader.n_frames} frames, the model takes {n_frames}")
+        row_of = {p: k for k, p in enumerate(loader.positions(clips))}
+        batches = loader.eval_batches(clips, scene="scene" in model_streams(model))
+        for batch in tqdm(batches, total=len(loader), desc="evaluate", unit="batch", disable=not progress):
+            with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
+                logits = forward(model, batch, device, cfg)
+            rows = [row_of[p] for p in batch["index"].tolist()]
+            probs[rows] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    out = clips.copy()
     out["pred"] = probs.argmax(axis=1)
     out["probs"] = list(probs)
     return out

@@ -7,7 +7,8 @@ one train setup (paper, section 4). Plain functions; ``flows/benchmark.py`` wrap
 - :func:`plan_jobs`: models x frame counts x train setups; a cross-scenario setup ``A-to-B`` is the model
   trained on A tested on B (and on A, the diagonal of Table 3), so one training serves a whole row.
 - :func:`run_job`: train (resuming from the checkpoint), evaluate on each test setup, write one ``results``
-  part per test setup. A part already written is finished work; a failure becomes ``failed`` rows with a
+  part per test setup. With ``benchmark.packed`` the clips' frames are packed once per catalog state
+  (:mod:`tasks.benchmark.pack`), and training and evaluation share one loader's long-lived workers. A part already written is finished work; a failure becomes ``failed`` rows with a
   snake_case reason and the error, never an exception that stops the other jobs.
 
     >>> prep = prepare(catalog, cfg, ctx_config, work_dir="work/benchmark")           # doctest: +SKIP
@@ -32,6 +33,7 @@ from tasks.benchmark.splits import build_splits, members, parse_setup, write_spl
 if TYPE_CHECKING:
     from data_catalog.io import Catalog, PartRef
     from tasks.benchmark.config import BenchmarkConfig
+    from tasks.benchmark.pack import PackedStore
 
 log = logging.getLogger(__name__)
 STAGE = "benchmark"
@@ -52,6 +54,11 @@ class Prepared:
     work_dir: Path
     label_source: str
     dropped: dict[str, int]
+
+    @property
+    def pack_dir(self) -> Path:
+        """Where packed frame stores live: beside the runs, shared by them (``<work>/packs``)."""
+        return self.work_dir.parent / "packs"
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,7 @@ def _reason(exc: BaseException) -> str:
 def run_job(job: Job, prep: Prepared, cfg: BenchmarkConfig, *, progress: bool = True) -> list[PartRef]:
     """Train ``job`` (resuming) and write its ``results`` parts; returns the parts written now."""
     from tasks.benchmark.evaluate import group_scores, predict, score_rows
+    from tasks.benchmark.loader import JobLoader
     from tasks.benchmark.train import load_trained, train_model
 
     todo = [t for t in job.test_setups if not _finished(prep, job, t, cfg.epochs)]
@@ -195,26 +203,62 @@ def run_job(job: Job, prep: Prepared, cfg: BenchmarkConfig, *, progress: bool = 
             fail(test, "no_train_clips", f"setup {job.train_setup} has no clip on its train side")
         return refs
     try:
-        result = train_model(job.model, train_clips, jcfg, prep.work_dir / job.name, progress=progress)
-        model, _ = load_trained(result.checkpoint, result.device)
-    except (ValueError, FloatingPointError, RuntimeError) as exc:
+        store = pack_store(prep, jcfg, progress=progress) if jcfg.packed else None
+        loader = JobLoader(prep.clips, jcfg, store=store)  # one set of workers for training and evaluations
+    except ValueError as exc:
         for test in todo:
             fail(test, _reason(exc), str(exc)[:500])
         return refs
-    base |= {"streams": "+".join(result.streams), "n_params": result.n_params, "epochs": result.epochs,
-             "train_loss": result.epoch_losses[-1], "checkpoint": result.checkpoint, "device": result.device}  # fmt: skip
-    for test in todo:
-        test_clips = side(test, "test")
-        if test_clips.empty:
-            fail(test, "no_test_clips", f"setup {test} has no clip on its test side")
-            continue
+    with loader:
         try:
-            preds = predict(model, test_clips, jcfg, device=result.device, progress=progress)
-        except (ValueError, RuntimeError) as exc:
-            fail(test, _reason(exc), str(exc)[:500])
-            continue
-        write(test, score_rows(group_scores(preds)))
+            result = train_model(
+                job.model, train_clips, jcfg, prep.work_dir / job.name, progress=progress, loader=loader
+            )
+            model, _ = load_trained(result.checkpoint, result.device)
+        except (ValueError, FloatingPointError, RuntimeError) as exc:
+            for test in todo:
+                fail(test, _reason(exc), str(exc)[:500])
+            return refs
+        base |= {"streams": "+".join(result.streams), "n_params": result.n_params, "epochs": result.epochs,
+                 "train_loss": result.epoch_losses[-1], "checkpoint": result.checkpoint, "device": result.device}  # fmt: skip
+        for test in todo:
+            test_clips = side(test, "test")
+            if test_clips.empty:
+                fail(test, "no_test_clips", f"setup {test} has no clip on its test side")
+                continue
+            try:
+                preds = predict(
+                    model, test_clips, jcfg, device=result.device, progress=progress, loader=loader
+                )
+            except (ValueError, RuntimeError) as exc:
+                fail(test, _reason(exc), str(exc)[:500])
+                continue
+            write(test, score_rows(group_scores(preds)))
     return refs
+
+
+def pack_store(prep: Prepared, cfg: BenchmarkConfig, *, progress: bool = False) -> PackedStore:
+    """The packed frames of all of ``prep``'s clips at ``cfg``'s sizes: packed now, or as cached by an
+    earlier job or ``ferv benchmark pack`` for the same crops."""
+    from tasks.benchmark.pack import pack_clips
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(prep.clips), desc="pack frames", unit="clip")
+    report = pack_clips(prep.clips, cfg, prep.pack_dir, workers=cfg.num_workers,
+                        progress=(lambda done, total: bar.update(1)) if bar else None)  # fmt: skip
+    if bar is not None:
+        bar.close()
+    if report.n_decoded:
+        log.info(
+            "benchmark: packed %d of %d clips into %s",
+            report.n_decoded,
+            report.n_clips,
+            report.store.index_path,
+        )
+    return report.store
 
 
 def _trained_ok(prep: Prepared, job: Job) -> bool:

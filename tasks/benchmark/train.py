@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import math
 import os
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,15 +25,19 @@ import pandas as pd
 import torch
 
 from data_catalog.io import atomic_write_bytes
-from tasks.benchmark.data import ClipDataset, make_loader
+from tasks.benchmark.augment import device_inputs
+from tasks.benchmark.loader import JobLoader
 
 if TYPE_CHECKING:
     from tasks.benchmark.config import BenchmarkConfig
+    from tasks.benchmark.pack import PackedStore
 
 CHECKPOINT = "last.pt"
 NUM_CLASSES = 7
 #: Input settings a checkpoint records, so evaluating it later feeds the same pixels and frames.
 DATA_KEYS = ("face_size", "scene_height", "scene_width", "frame_interval")
+#: Training steps between reads of the loss on the host (a read waits for the device).
+SYNC_EVERY = 25
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class TrainResult:
     streams: tuple[str, ...]
     resumed_from: int = 0  # epochs already done when this call started
     skipped: bool = False  # the checkpoint was complete: nothing trained
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # epoch_seconds, first_batch_seconds: this call's epochs
 
 
 def build_model(
@@ -66,12 +72,12 @@ def model_streams(model: torch.nn.Module) -> tuple[str, ...]:
     return tuple(getattr(model, "streams", ("face",)))
 
 
-def forward(model: torch.nn.Module, batch: dict, device: str) -> torch.Tensor:
-    """Logits of a batch, feeding the scene stream only to two-stream models."""
-    face = batch["face"].to(device, non_blocking=True)
-    if "scene" in model_streams(model):
-        return model(face, batch["scene"].to(device, non_blocking=True))
-    return model(face)
+def forward(model: torch.nn.Module, batch: dict, device: str, cfg: BenchmarkConfig) -> torch.Tensor:
+    """Logits of a batch, feeding the scene stream only to two-stream models; packed batches are augmented
+    on ``device`` first (:func:`tasks.benchmark.augment.device_inputs`)."""
+    two = "scene" in model_streams(model)
+    face, scene = device_inputs(batch, cfg, device, scene=two)
+    return model(face, scene) if two else model(face)
 
 
 def _save(path: Path, state: dict) -> None:
@@ -95,10 +101,14 @@ def train_model(
     n_frames: int | None = None,
     progress: bool = True,
     stop_after_epochs: int | None = None,
+    loader: JobLoader | None = None,
+    store: PackedStore | None = None,
 ) -> TrainResult:
     """Train model ``name`` on ``clips`` (:data:`tasks.benchmark.data.CLIP_COLUMNS`) for ``cfg.epochs``,
     checkpointing to ``out_dir/last.pt`` after every epoch and resuming from it. ``stop_after_epochs``
-    ends this call early (the checkpoint stays resumable)."""
+    ends this call early (the checkpoint stays resumable). Batches come from ``loader`` (a job's
+    long-lived workers, shared with its evaluations) or else from a loader of ``clips`` made here, reading
+    packed frames from ``store`` when given."""
     from tqdm import tqdm
 
     if clips.empty:
@@ -117,8 +127,7 @@ def train_model(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
     scheduler = _scheduler(optimizer, cfg)
-    use_amp = cfg.amp and device == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device == "cuda")
     epoch_losses: list[float] = []
     step_losses: list[float] = []
     start = 0
@@ -143,55 +152,89 @@ def train_model(
         return TrainResult(str(ckpt_path), start, epoch_losses, step_losses, device, n_params, streams,
                            start, skipped=True)  # fmt: skip
 
-    dataset = ClipDataset(clips, cfg, n_frames=n_frames, streams=streams, train=True, seed=cfg.seed)
-    if len(dataset) < 2:
-        raise ValueError(f"{name}: {len(dataset)} training clip(s); batch norm needs at least 2")
+    if len(clips) < 2:
+        raise ValueError(f"{name}: {len(clips)} training clip(s); batch norm needs at least 2")
+    if loader is not None and loader.n_frames != n_frames:
+        raise ValueError(f"{name}: the loader samples {loader.n_frames} frames, the model takes {n_frames}")
     loss_fn = torch.nn.CrossEntropyLoss()
     end = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start + stop_after_epochs)
-    for epoch in range(start, end):
-        model.train()
-        dataset.set_epoch(epoch)
-        loader = make_loader(
-            dataset, cfg.batch_size, cfg.num_workers, shuffle=True, seed=cfg.seed * 1000 + epoch
-        )
-        steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
-        losses = []
-        bar = tqdm(
-            total=steps, desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not progress
-        )
-        for step, batch in enumerate(loader):
-            if step >= steps:
-                break
-            labels = batch["label"].to(device)
+    own = JobLoader(clips, cfg, n_frames=n_frames, store=store) if loader is None else nullcontext(loader)
+    timing: dict[str, list[float]] = {"epoch_seconds": [], "first_batch_seconds": []}
+    with own as loader:
+        for epoch in range(start, end):
+            model.train()
+            began = time.perf_counter()
+            batches = _timed_first(
+                loader.train_epoch(clips, epoch, scene="scene" in streams, limit=cfg.max_steps_per_epoch),
+                began,
+                timing["first_batch_seconds"],
+            )
+            losses = _epoch(model, batches, cfg, device, scaler, optimizer, loss_fn,
+                            tqdm(total=len(loader), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", unit="step",
+                                 disable=not progress))  # fmt: skip
+            if losses is None:
+                raise FloatingPointError(
+                    f"{name}: loss is not finite at epoch {epoch + 1}; lower benchmark.lr"
+                )
+            scheduler.step()
+            timing["epoch_seconds"].append(time.perf_counter() - began)
+            step_losses += losses
+            epoch_losses.append(sum(losses) / len(losses))
+            _save(ckpt_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "epoch": epoch + 1, "epoch_losses": epoch_losses, "step_losses": step_losses,
+                "model_name": name, "n_frames": n_frames, "streams": list(streams),
+                "model_options": cfg.model_options, "init_checkpoint": cfg.init_checkpoint,
+                "data": {k: getattr(cfg, k) for k in DATA_KEYS},
+                "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if device == "cuda" else [],
+            })  # fmt: skip
+    return TrainResult(str(ckpt_path), end, epoch_losses, step_losses, device, n_params, streams, start,
+                       extra=timing)  # fmt: skip
+
+
+def _timed_first(batches, began: float, into: list[float]):
+    """``batches`` as they come, noting the seconds from ``began`` to the first (worker start-up shows here)."""
+    for k, batch in enumerate(batches):
+        if k == 0:
+            into.append(time.perf_counter() - began)
+        yield batch
+
+
+def _epoch(model, batches, cfg, device, scaler, optimizer, loss_fn, bar) -> list[float] | None:
+    """One epoch's SGD steps; the loss of each, or None when one was not finite. Losses stay on the device
+    and are read every :data:`SYNC_EVERY` steps, so the host queues work ahead of a GPU instead of waiting
+    for each step to finish."""
+    use_amp = cfg.amp and device == "cuda"
+    losses: list[float] = []
+    pending: list[torch.Tensor] = []
+
+    def drain() -> bool:
+        values = torch.stack(pending).float().cpu().tolist() if pending else []
+        pending.clear()
+        losses.extend(values)
+        bar.update(len(values))
+        if values:
+            bar.set_postfix(loss=f"{values[-1]:.3f}")
+        return all(math.isfinite(v) for v in values)
+
+    with bar:
+        for batch in batches:
+            labels = batch["label"].to(device, non_blocking=True)
             if len(labels) < 2:  # a last batch of one clip: batch norm cannot train on it
                 continue
             with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(forward(model, batch, device), labels)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(
-                    f"{name}: loss is {loss.item()} at epoch {epoch + 1}; lower benchmark.lr"
-                )
+                loss = loss_fn(forward(model, batch, device, cfg), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            losses.append(float(loss.item()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        bar.close()
-        scheduler.step()
-        step_losses += losses
-        epoch_losses.append(sum(losses) / len(losses))
-        _save(ckpt_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "epoch": epoch + 1, "epoch_losses": epoch_losses, "step_losses": step_losses,
-            "model_name": name, "n_frames": n_frames, "streams": list(streams),
-            "model_options": cfg.model_options, "init_checkpoint": cfg.init_checkpoint,
-            "data": {k: getattr(cfg, k) for k in DATA_KEYS},
-            "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if device == "cuda" else [],
-        })  # fmt: skip
-    return TrainResult(str(ckpt_path), end, epoch_losses, step_losses, device, n_params, streams, start)
+            pending.append(loss.detach())
+            if len(pending) >= SYNC_EVERY and not drain():
+                return None
+        if not drain():
+            return None
+    return losses
 
 
 def load_trained(checkpoint: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict]:

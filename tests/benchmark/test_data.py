@@ -10,7 +10,8 @@ import torch
 from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
 from tasks.benchmark.config import BenchmarkConfig
-from tasks.benchmark.data import ClipDataset, benchmark_clips, load_labels, make_loader, sample_frames
+from tasks.benchmark.data import ClipDataset, benchmark_clips, load_labels, sample_frames
+from tasks.benchmark.loader import JobLoader
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +104,10 @@ def test_two_stream_needs_scene_frames(clips):
 
 
 def test_worker_processes_load_the_same_batches(clips):
-    ds = ClipDataset(clips.head(6), BenchmarkConfig(n_frames=2, face_size=32))
-    # One batch each; iterating to the end lets the worker processes shut down cleanly.
-    (one,) = list(make_loader(ds, 6, 0, shuffle=False))
-    (two,) = list(make_loader(ds, 6, 2, shuffle=False))
+    cfg = BenchmarkConfig(n_frames=2, face_size=32)
+    # One batch each; closing the loader lets the worker processes shut down cleanly.
+    with JobLoader(clips.head(6), cfg.model_copy(update={"num_workers": 0})) as inline:
+        (one,) = list(inline.eval_batches(clips.head(6), scene=False, batch_size=6))
+    with JobLoader(clips.head(6), cfg.model_copy(update={"num_workers": 2})) as workers:
+        (two,) = list(workers.eval_batches(clips.head(6), scene=False, batch_size=6))
     assert torch.equal(one["face"], two["face"]) and one["label"].tolist() == two["label"].tolist()

@@ -2,6 +2,7 @@
 written every epoch, a run stopped after one epoch resumes to the very weights of an uninterrupted run, a
 finished run is skipped, and the evaluation scores every group of the test side."""
 
+import pandas as pd
 import pytest
 import torch
 
@@ -86,3 +87,31 @@ def test_an_lstm_trains_when_the_last_batch_holds_one_clip(data, tmp_path):
     assert r.epochs == 1 and len(r.step_losses) == 1
     with pytest.raises(ValueError, match="1 training clip"):
         train_model("r18-lstm", data[0].head(1), cfg, tmp_path / "one", progress=False)
+
+
+@pytest.mark.slow
+def test_with_packed_frames_and_long_lived_workers_a_resumed_run_equals_an_uninterrupted_one(data, tmp_path):
+    from tasks.benchmark.loader import JobLoader
+    from tasks.benchmark.pack import pack_clips
+
+    cfg = CFG.model_copy(update={"epochs": 2, "num_workers": 2, "augment": True})
+    train, test = data[0].head(8), data[1]
+    store = pack_clips(pd.concat([train, test]), cfg, tmp_path / "packs").store
+    with JobLoader(pd.concat([train, test]), cfg, store=store) as loader:
+        whole = train_model("r18", train, cfg, tmp_path / "whole", progress=False, loader=loader)
+        workers = [w.pid for w in loader.loader._iterator._workers]
+        model, _ = load_trained(whole.checkpoint)
+        preds = predict(model, test, cfg, device="cpu", loader=loader)
+        # Evaluation was served by the workers that trained: started once for the job.
+        assert [w.pid for w in loader.loader._iterator._workers] == workers and len(workers) == 2
+    assert len(whole.extra["epoch_seconds"]) == 2 and len(preds) == 8
+    # The stopped run and its resumption share workers too: items are keyed by epoch, workers hold no state.
+    with JobLoader(train, cfg.model_copy(update={"num_workers": 1}), store=store) as loader:
+        first = train_model("r18", train, cfg, tmp_path / "resumed", progress=False, loader=loader,
+                            stop_after_epochs=1)  # fmt: skip
+        rest = train_model("r18", train, cfg, tmp_path / "resumed", progress=False, loader=loader)
+    assert first.epochs == 1 and rest.resumed_from == 1 and rest.epochs == 2
+    assert rest.step_losses == pytest.approx(whole.step_losses, rel=1e-4)
+    a = torch.load(rest.checkpoint, weights_only=True)["model"]
+    b = torch.load(whole.checkpoint, weights_only=True)["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
