@@ -175,9 +175,11 @@ def main() -> None:
         print(
             "| detector | backend/device | size | batch | (b) detect frames/s | frames per CPU-s "
             "| (c) stages 2+3 clips/s | CPU-s per clip | video-s/s | c / max(a, b) "
-            "| clips/s vs reference (wall, CPU) | same kept clips |"
+            "| clips/s vs reference (wall, CPU) | same kept clips | small-face recall "
+            + "/".join(map(str, FACE_HEIGHTS))
+            + " px |"
         )
-        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|", flush=True)
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|", flush=True)
         for k, row in enumerate(rows):
             detector = build(row, device)
             detector.detect_batch(frames[: max(getattr(detector, "batch", 1), 1)])  # warm-up, model loaded
@@ -203,7 +205,7 @@ def main() -> None:
                 f"| {name} | {where} | {size} | {batch} | {len(frames) / b[0]:,.1f} | {len(frames) / b[1]:,.1f} "
                 f"| {n_clips / c[0]:.2f} | {c[1] / n_clips:.2f} | {info.duration / c[0]:.2f} "
                 f"| {c[0] / max(a[0], b[0]):.3f} | {base[0][0] / c[0]:.2f}x, {base[0][1] / c[1]:.2f}x "
-                f"| {same} ({len(kept)} kept) |",
+                f"| {same} ({len(kept)} kept) | {'/'.join(f'{r:.0%}' for r in recalls[row])} |",
                 flush=True,
             )
 

@@ -171,7 +171,8 @@ class ScrfdDetector(FaceDetector):
                 kd = take(outputs[k + 2 * fmc])[keep].reshape(-1, 5, 2) * stride
                 all_kps.append(centres[:, None, :] + kd)
         if not all_scores:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+            kps = np.zeros((0, 5, 2), np.float32) if self.has_kps else None
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), kps
         scores = np.concatenate(all_scores)
         order = np.argsort(-scores, kind="stable")
         scores = scores[order]

@@ -122,3 +122,20 @@ def test_bad_inputs_are_clear_errors(detector, tmp_path):
         create_detector("scrfd", device="cpu", size=16)
     with pytest.raises(ValueError, match="batch must be at least 1 image, got 0"):
         create_detector("scrfd", device="cpu", batch=0)
+
+
+@pytest.mark.skipif(not (ort_cuda_offered() or torch_cuda_usable()), reason="no CUDA GPU on this machine")
+def test_cuda_backends_find_the_faces_the_cpu_finds(multi_face):
+    cpu = create_detector("scrfd", device="cpu").detect_batch([multi_face] * 3)
+    auto = create_detector("scrfd", device="auto", batch=64)
+    assert auto.backend.device == "cuda"
+    choices = ["torch"] if not ort_cuda_offered() else ["torch", "onnxruntime"]
+    for backend in choices:
+        try:
+            gpu = create_detector("scrfd", device="cuda", backend=backend, batch=64)
+        except RuntimeError as exc:  # onnxruntime's CUDA provider offered but its libraries missing
+            assert backend == "onnxruntime" and "did not load" in str(exc)
+            continue
+        for a, b in zip(cpu, gpu.detect_batch([multi_face] * 3), strict=True):
+            assert len(a) == len(b) == 5
+            assert all(box_iou(x, y) >= 0.99 for x, y in zip(a.boxes, b.boxes, strict=True))
