@@ -25,7 +25,7 @@ annotate_app = typer.Typer(
 )
 label_studio_app = typer.Typer(help="Exchange tasks and annotations with Label Studio.", no_args_is_help=True)
 annotate_app.add_typer(label_studio_app, name="label-studio")
-register_web_commands(annotate_app)  # serve, add-annotator, load, export-answers (the labelling app)
+register_web_commands(annotate_app)  # serve, add-annotator, revoke, load, export-answers (the labelling app)
 
 Batch = Annotated[str, typer.Option("--batch", help="The annotation batch id (the tasks' run partition).")]
 

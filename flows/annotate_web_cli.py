@@ -49,6 +49,18 @@ def _session(url: str):
         database.dispose()
 
 
+def _in_database(url: str, work):
+    """``work(session)`` on the database at ``url``, committed; a workflow error (unknown annotator, bad
+    role, ...) becomes a ValueError with its message."""
+    from tasks.annotate.web.service import WorkflowError
+
+    try:
+        with _session(url) as s:
+            return work(s)
+    except WorkflowError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def serve_cmd(
     db: Db = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -122,11 +134,9 @@ def add_annotator_cmd(
     from tasks.annotate.web import service
 
     cfg = resolve_config(config, preset, set_)
-    try:
-        with _session(_db_url(db, cfg)) as s:
-            who, token = service.add_annotator(s, name, role.upper(), annotator_id)
-    except service.WorkflowError as exc:
-        raise ValueError(str(exc)) from None
+    who, token = _in_database(
+        _db_url(db, cfg), lambda s: service.add_annotator(s, name, role.upper(), annotator_id)
+    )
     typer.echo(f"{who.id} ({who.role}) token: {token}")
 
 
@@ -141,14 +151,10 @@ def revoke_cmd(
     set_: Overrides = None,
 ) -> None:
     """Revoke an annotator's token and end every login of theirs at once (a leaked or expired token)."""
-    from tasks.annotate.web import auth, service
+    from tasks.annotate.web import auth
 
     cfg = resolve_config(config, preset, set_)
-    try:
-        with _session(_db_url(db, cfg)) as s:
-            token = auth.revoke(s, annotator_id, reissue=new_token)
-    except service.WorkflowError as exc:
-        raise ValueError(str(exc)) from None
+    token = _in_database(_db_url(db, cfg), lambda s: auth.revoke(s, annotator_id, reissue=new_token))
     if token is None:
         typer.echo(f"{annotator_id}: token revoked, logins ended")
     else:

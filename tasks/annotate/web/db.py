@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -260,19 +259,11 @@ class Database:
     engine: Engine
     factory: sessionmaker[Session]
     read_factory: sessionmaker[Session]
-    # SQLite has one writer at a time. Writers of this process queue on this lock (woken at once, in turn)
-    # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms; the busy timeout is
-    # left for writers in other processes (the CLI).
-    _write_lock: threading.RLock | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self._write_lock is None and self.engine.dialect.name == "sqlite":
-            self._write_lock = threading.RLock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one writing transaction: committed on success, rolled back on error."""
-        with self._write_lock or nullcontext(), self.factory() as s, s.begin():
+        with self.factory() as s, s.begin():
             yield s
 
     @contextmanager
