@@ -4,6 +4,7 @@ only the torch stack can train."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,10 @@ print(json.dumps(out))
 def test_config_pack_train_and_evaluate_import_no_prefect_insightface_or_yt_dlp(demo_catalog, tmp_path):
     sets = [f"storage.root={tmp_path}", "benchmark.n_frames=2", "benchmark.face_size=64", "benchmark.epochs=1",
             "benchmark.max_steps_per_epoch=1", "benchmark.num_workers=0", "benchmark.device=cpu"]  # fmt: skip
-    common = ["--catalog", str(demo_catalog.root), *[a for s in sets for a in ("--set", s)]]
+    catalog = shutil.copytree(
+        demo_catalog.root, tmp_path / "catalog"
+    )  # its results stay out of the shared one
+    common = ["--catalog", str(catalog), *[a for s in sets for a in ("--set", s)]]
     run = subprocess.run([sys.executable, "-c", AUDIT, str(tmp_path), *common, ",".join(HEAVY)],
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
