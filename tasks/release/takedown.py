@@ -16,7 +16,7 @@ id or URL and removes, in this order, so that a killed takedown started again fi
 
 Every step is idempotent, so the whole is atomic per video in the sense that matters: rerun until ``done``.
 Files outside the storage root (a ``local:`` source folder) are the user's and are not deleted; they are
-counted as ``files_outside_storage``.
+counted as ``outside_storage_kept``.
 
     >>> result = takedown(Catalog(root / "catalog"), "youtube-abc123", requested_by="legal@example.org")  # doctest: +SKIP
 """
@@ -41,6 +41,7 @@ from data_catalog.io import Catalog, atomic_write_bytes
 from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
 from data_catalog.takedowns import MANIFEST, PARTITION, source_hash
+from tasks.crawl.download import glob_escape
 
 #: Manifests keyed (or partly keyed) by clip, cleaned before the manifests that identify the clips.
 CLIP_MANIFESTS = (
@@ -142,7 +143,7 @@ def _remove_path(catalog: Catalog, stored: object, kind: str, removed: Counter) 
     try:
         path.resolve().relative_to(catalog.storage_root.resolve())
     except ValueError:
-        removed["files_outside_storage"] += 1
+        removed["outside_storage_kept"] += 1
         return
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -312,6 +313,11 @@ def takedown(
             media.loc[media["video_id"].isin(vids), "path"].dropna()
         ):
             _remove_path(catalog, stored, "media_files", removed)
+        # Downloads are named '<media>/<scene>/<video_id>.<ext>' (and '.part' while unfinished): found by
+        # name too, so a storage folder that moved, or a download the manifest never recorded, goes as well.
+        for video_id in vids:
+            for path in (catalog.storage_root / "media").glob(f"*/{glob_escape(video_id)}.*"):
+                _remove_path(catalog, str(path), "media_files", removed)
         _forget_downloads(catalog, videos[videos["video_id"].isin(vids)], removed)
         kept_sources = [
             Path(url2pathname(urlparse(u).path))
