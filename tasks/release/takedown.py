@@ -8,8 +8,9 @@ id or URL and removes, in this order, so that a killed takedown started again fi
 2. marks benchmark ``results`` whose setups held one of its clips ``stale`` (reason ``source_taken_down``);
 3. removes its entries from every export under the storage root (clip folders, split-file lines,
    provenance rows; the card and Croissant file are rebuilt) and reports that mention it;
-4. deletes its files under the storage root (the downloaded media, clip mp4s, face crops, scene frames)
-   and its line in the download archive;
+4. deletes its files under the storage root (the downloaded media, clip mp4s, face crops, scene frames,
+   and anything else named after the video or one of its clips, such as packed frames) and its line in
+   the download archive;
 5. deletes its rows from every manifest, those keyed by clip first and ``clips``, ``media``, ``videos``
    last (they are how the clips are found);
 6. records the takedown as ``done`` with what was removed.
@@ -23,6 +24,7 @@ counted as ``outside_storage_kept``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -319,6 +321,7 @@ def takedown(
             for path in (catalog.storage_root / "media").glob(f"*/{glob_escape(video_id)}.*"):
                 _remove_path(catalog, str(path), "media_files", removed)
         _forget_downloads(catalog, videos[videos["video_id"].isin(vids)], removed)
+        _sweep_named(catalog, clip_ids | set(vids), removed)
         kept_sources = [
             Path(url2pathname(urlparse(u).path))
             for u in target.urls
@@ -343,6 +346,35 @@ def takedown(
     return TakedownResult(
         takedown_id, target.found, len(clip_ids), dict(removed), n_stale, exports, kept_sources
     )
+
+
+def _named_after(name: str, names: set[str]) -> bool:
+    """``name`` is one of ``names``, or one of them followed by extensions (``<id>.npy``, ``<id>.mp4.part``)."""
+    parts = name.split(".")
+    return any(".".join(parts[:i]) in names for i in range(1, len(parts) + 1))
+
+
+def _sweep_named(catalog: Catalog, names: set[str], removed: Counter) -> None:
+    """Delete whatever else under the storage root is named after one of the clips or the video
+    (``<id>`` or ``<id>.<ext>``: packed frames, caches, stray copies), outside the catalog itself."""
+    if not names:
+        return
+    root = catalog.storage_root
+    skip = {catalog.root.resolve(), (root / ".locks").resolve()}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        for d in list(dirs):
+            path = here / d
+            if path.resolve() in skip:
+                dirs.remove(d)
+            elif _named_after(d, names):
+                shutil.rmtree(path)
+                dirs.remove(d)
+                removed["named_files"] += 1
+        for f in files:
+            if _named_after(f, names):
+                (here / f).unlink()
+                removed["named_files"] += 1
 
 
 def _forget_downloads(catalog: Catalog, videos: pd.DataFrame, removed: Counter) -> None:

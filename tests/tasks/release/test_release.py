@@ -105,6 +105,15 @@ def test_takedown_is_resumable_and_marks_benchmark_results_stale(tmp_path):
         catalog, root / "exports" / "v1", mode="copy", allowed_licences=ALLOWED, include_unlicensed=True
     )
     (root / "exports" / "v1" / "card.md").write_text("a card")  # the export has a card to rebuild
+    packed = root / "packed" / SCENE  # derived files the manifests do not list, named after their clip
+    packed.mkdir(parents=True)
+    for name in (
+        "youtube-bbb_0-25.npy",
+        "youtube-bbb_30-55.frames.npz",
+        "youtube-aaa_0-25.npy",
+        "youtube-bbb_0-250",
+    ):
+        (packed / name).write_bytes(b"frames")
     with pytest.raises(RuntimeError, match="killed"):
         takedown(catalog, "youtube-bbb", requested_by="Bob", rebuild_card=crash)
     pending = catalog.read("takedowns", latest=True)
@@ -120,7 +129,9 @@ def test_takedown_is_resumable_and_marks_benchmark_results_stale(tmp_path):
         frame = catalog.read(name)
         column = "video_id" if "video_id" in frame.columns else "clip_id"
         assert not frame[column].str.startswith("youtube-bbb").any(), name
-    assert not list(root.rglob("youtube-bbb*"))  # crops, clip files, media, export folders
+    # crops, clip files, media, export folders, packed frames; not another clip whose id merely starts alike
+    assert [p.name for p in root.rglob("youtube-bbb*")] == ["youtube-bbb_0-250"]
+    assert (packed / "youtube-aaa_0-25.npy").is_file()
     assert "youtube-bbb" not in (root / "exports" / "v1" / "provenance.csv").read_text()
     assert (
         "youtube-bbb"
