@@ -20,6 +20,7 @@ from flows.options import ConfigFile, Overrides, Preset, resolve_config
 if TYPE_CHECKING:
     import pandas as pd
 
+    from data_catalog.io import Catalog
     from flows.config import PipelineConfig
     from tasks.release.card import CardSettings
 
@@ -144,7 +145,7 @@ def export_cmd(
 
 
 def _release_card(
-    catalog, cfg: PipelineConfig, release: Path, prov: pd.DataFrame, name: str | None = None
+    catalog: Catalog, cfg: PipelineConfig, release: Path, prov: pd.DataFrame, name: str | None = None
 ) -> int:
     """Write (or rewrite) the card of a release folder from its provenance rows; the clip count."""
     from data_catalog.formats.labels import current_labels

@@ -6,7 +6,7 @@ clip of a catalog, the clips of one labels run, or the clips an export shipped. 
 markdown (``card.md``, with the figure ``card_expressions.png``) next to a Croissant JSON-LD file
 (:mod:`tasks.release.croissant`) and the clips' provenance table (``provenance.parquet`` / ``.csv``).
 
-    >>> card = build_card(Catalog(root / "catalog"), CardSettings.from_config(cfg))    # doctest: +SKIP
+    >>> card = build_card(Catalog(root / "catalog"), CardSettings(name="my-dataset"))  # doctest: +SKIP
     >>> write_card(card, "out/card")
 """
 
