@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_catalog.formats.ferv39k_release import FACE_DIR, PROVENANCE_FILES, SCENE_DIR, SETUPS_DIR
+from data_catalog.formats.labels import current_labels
 from data_catalog.io import Catalog, atomic_write_bytes
 from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
@@ -185,7 +186,7 @@ def find_exports(storage_root: Path) -> list[Path]:
     return sorted(p.parent for p in storage_root.rglob(FACE_DIR) if p.is_dir())
 
 
-def _clean_export(release: Path, clip_ids: set[str], names: set[str], removed: Counter) -> bool:
+def _clean_export(release: Path, clip_ids: set[str], layout_rels: set[str], removed: Counter) -> bool:
     """Remove the clips from one export: folders, split-file lines, provenance rows. True if it changed."""
     rels: set[str] = set()
     prov_csv = release / PROVENANCE_FILES[1]
@@ -193,8 +194,9 @@ def _clean_export(release: Path, clip_ids: set[str], names: set[str], removed: C
     if prov is not None:
         rels |= set(prov.loc[prov["clip_id"].isin(clip_ids), "path"])
     for folder in (release / FACE_DIR).glob("*/*/*"):  # an export without provenance: by folder name
-        if folder.name in clip_ids or (prov is None and folder.name in names):
-            rels.add(folder.relative_to(release / FACE_DIR).as_posix())
+        rel = folder.relative_to(release / FACE_DIR).as_posix()
+        if folder.name in clip_ids or (prov is None and rel in layout_rels):
+            rels.add(rel)
     if not rels:
         return False
     for base in (FACE_DIR, SCENE_DIR):
@@ -283,14 +285,22 @@ def takedown(
         clip_ids = set(clips.loc[clips["video_id"].isin(vids), "clip_id"]) | set(
             cand.loc[cand["video_id"].isin(vids), "clip_id"]
         )
-        names = set(clips.loc[clips["clip_id"].isin(clip_ids), "name"].dropna())
+        # '<Scene>/<Emotion>/<name>' of clips that kept a release's own folder name (an imported release):
+        # how an export without a provenance table names them.
+        named = clips[clips["clip_id"].isin(clip_ids) & clips["name"].notna()].set_index("clip_id")["name"]
+        labels = current_labels(catalog).frame.set_index("clip_id")
+        layout_rels = {
+            f"{labels.at[c, 'scene']}/{labels.at[c, 'label']}/{n}"
+            for c, n in named.items()
+            if c in labels.index
+        }
         removed: Counter[str] = Counter()
 
         splits = catalog.read("splits")
         n_stale = _mark_stale(catalog, set(splits.loc[splits["clip_id"].isin(clip_ids), "setup"]))
 
         exports = [
-            r for r in find_exports(catalog.storage_root) if _clean_export(r, clip_ids, names, removed)
+            r for r in find_exports(catalog.storage_root) if _clean_export(r, clip_ids, layout_rels, removed)
         ]
         if rebuild_card is not None:
             for release in exports:
@@ -344,7 +354,7 @@ def takedown(
         }
         _record(catalog, done)
     return TakedownResult(
-        takedown_id, target.found, len(clip_ids), dict(removed), n_stale, exports, kept_sources
+        takedown_id, target.found or bool(clip_ids), len(clip_ids), dict(removed), n_stale, exports, kept_sources
     )
 
 

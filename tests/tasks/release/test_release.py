@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from data_catalog.formats.ferv39k_release import export_release
+from data_catalog.formats.ferv39k_release import export_release, import_release
+from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
 from data_catalog.provenance import LICENCE_NOT_ALLOWED, LICENCE_UNKNOWN
 from data_catalog.schemas import get_manifest
@@ -240,3 +241,28 @@ def test_card_reports_annotation_and_sources_as_the_manifests_hold_them(tmp_path
     assert card_labels(catalog, "labels-1").frame.shape[0] == 6
     with pytest.raises(ValueError, match="labels run 'labels-9' has no rows.*labels runs: labels-1"):
         card_labels(catalog, "labels-9")
+
+
+def test_takedown_of_an_imported_clip_cleans_an_export_without_provenance_by_its_release_path(tmp_path):
+    from tests.data_catalog.test_ferv39k_release import _release
+
+    root = tmp_path / "work"
+    release = _release(root / "downloads" / "FERV39k")  # the official release, under the storage root
+    catalog = Catalog(root / "catalog")
+    import_release(release, catalog, RunContext.create({}, run_id="import-1"))
+    out = root / "exports" / "old"
+    export_release(catalog, out, mode="copy")
+    for name in ("provenance.csv", "provenance.parquet"):  # as an export made before provenance existed
+        (out / name).unlink()
+
+    result = takedown(catalog, "ferv39k-Terror-Fear-0001", requested_by="subject")
+    assert result.found and result.n_clips == 1 and out in result.exports
+    faces = out / "2_ClipsforFaceCrop"
+    assert not (faces / "Terror" / "Fear" / "0001").exists()
+    # Clips that share the folder name in other scenes or expressions stay.
+    for rel in ("Terror/Happy/0001", "Liveshow/Happy/0001", "Liveshow/Sad/0001", "Terror/Fear/0002"):
+        assert (faces / rel).is_dir(), rel
+    lines = (out / "4_setups" / "All_scenes" / "train_All.csv").read_text().splitlines()
+    assert "Terror/Fear/0001 Fear" not in lines and "Terror/Happy/0001 Happy" in lines
+    assert not (release / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "0001").exists()  # its crops went too
+    assert "ferv39k-Terror-Fear-0001" not in set(catalog.read("labels")["clip_id"])
