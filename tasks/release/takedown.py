@@ -354,7 +354,13 @@ def takedown(
         }
         _record(catalog, done)
     return TakedownResult(
-        takedown_id, target.found or bool(clip_ids), len(clip_ids), dict(removed), n_stale, exports, kept_sources
+        takedown_id,
+        target.found or bool(clip_ids),
+        len(clip_ids),
+        dict(removed),
+        n_stale,
+        exports,
+        kept_sources,
     )
 
 
