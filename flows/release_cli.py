@@ -170,6 +170,10 @@ def takedown_cmd(
         str, typer.Option("--requested-by", help="Who asked for the removal (kept in the takedowns record).")
     ],
     note: Annotated[str | None, typer.Option(help="A free-text note kept with the record.")] = None,
+    export: Annotated[
+        list[Path] | None,
+        typer.Option("--export", help="An export outside the storage root to clean too (repeatable)."),
+    ] = None,
     config: ConfigFile = None,
     preset: Preset = "default",
     set_: Overrides = None,
@@ -186,7 +190,9 @@ def takedown_cmd(
         if len(prov):
             _release_card(catalog, cfg, release, prov)
 
-    result = takedown(catalog, source, requested_by=requested_by, note=note, rebuild_card=rebuild)
+    result = takedown(
+        catalog, source, requested_by=requested_by, note=note, rebuild_card=rebuild, exports=export or ()
+    )
     what = "found in the catalog" if result.found else "not in the catalog (recorded: crawls will skip it)"
     typer.echo(f"takedown {result.takedown_id}: source {what}; {result.n_clips} clips")
     for kind, n in sorted(result.removed.items()):

@@ -83,7 +83,7 @@ def card_labels(catalog: Catalog, labels_run: str | None = None) -> LabelSet:
 
 
 def _rows_of(catalog: Catalog, manifest: str, clip_ids: set[str]) -> pd.DataFrame:
-    df = catalog.read(manifest, latest=manifest in ("videos", "clips", "candidates"))
+    df = catalog.read(manifest, latest=True)
     return df[df["clip_id"].isin(clip_ids)] if "clip_id" in df.columns else df
 
 

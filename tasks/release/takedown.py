@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -245,10 +245,16 @@ def takedown(
     requested_by: str,
     note: str | None = None,
     rebuild_card: Callable[[Path, pd.DataFrame], None] | None = None,
+    exports: Iterable[str | os.PathLike] = (),
 ) -> TakedownResult:
     """Remove the source video ``ref`` (video id or URL) and everything derived from it (module
     docstring). ``rebuild_card(release_dir, provenance)`` rewrites an export's card and Croissant file
-    from its remaining provenance rows. Running it again resumes or, once done, finds nothing to remove."""
+    from its remaining provenance rows; ``exports`` are release folders outside the storage root to clean
+    as well. Running it again resumes or, once done, finds nothing to remove."""
+    extra = [Path(e) for e in exports]
+    missing = [str(e) for e in extra if not (e / FACE_DIR).is_dir()]
+    if missing:
+        raise ValueError(f"takedown: not export folders (no {FACE_DIR}/ inside): {', '.join(missing)}")
     if not requested_by.strip():
         raise ValueError("takedown: say who asked for it (requested_by is empty)")
     with catalog.lock("takedown"):
@@ -300,7 +306,9 @@ def takedown(
         n_stale = _mark_stale(catalog, set(splits.loc[splits["clip_id"].isin(clip_ids), "setup"]))
 
         exports = [
-            r for r in find_exports(catalog.storage_root) if _clean_export(r, clip_ids, layout_rels, removed)
+            r
+            for r in dict.fromkeys([*find_exports(catalog.storage_root), *extra])
+            if _clean_export(r, clip_ids, layout_rels, removed)
         ]
         if rebuild_card is not None:
             for release in exports:

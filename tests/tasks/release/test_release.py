@@ -255,8 +255,14 @@ def test_takedown_of_an_imported_clip_cleans_an_export_without_provenance_by_its
     for name in ("provenance.csv", "provenance.parquet"):  # as an export made before provenance existed
         (out / name).unlink()
 
-    result = takedown(catalog, "ferv39k-Terror-Fear-0001", requested_by="subject")
-    assert result.found and result.n_clips == 1 and out in result.exports
+    elsewhere = tmp_path / "published"  # outside the storage root: named on the command line
+    export_release(catalog, elsewhere, mode="copy")
+    with pytest.raises(ValueError, match="not export folders"):
+        takedown(catalog, "ferv39k-Terror-Fear-0001", requested_by="subject", exports=[tmp_path])
+    result = takedown(catalog, "ferv39k-Terror-Fear-0001", requested_by="subject", exports=[elsewhere])
+    assert result.found and result.n_clips == 1 and {out, elsewhere} <= set(result.exports)
+    assert "Terror-Fear-0001" not in (elsewhere / "provenance.csv").read_text()
+    assert not (elsewhere / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "0001").exists()
     faces = out / "2_ClipsforFaceCrop"
     assert not (faces / "Terror" / "Fear" / "0001").exists()
     # Clips that share the folder name in other scenes or expressions stay.
