@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from data_catalog.formats.ferv39k_release import PROVENANCE_FILES, write_table_files
+from data_catalog.formats.ferv39k_release import PROVENANCE_FILES, release_names, write_table_files
 from data_catalog.formats.labels import LabelSet, current_labels
 from data_catalog.io import Catalog, atomic_write_bytes
 from data_catalog.provenance import provenance
@@ -232,7 +232,10 @@ def build_card(
 
 def _release_provenance(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
     prov = provenance(catalog, frame["clip_id"]).drop(columns=["scene"])
-    table = frame.assign(path=frame["scene"] + "/" + frame["label"] + "/" + frame["clip_id"])
+    # The folder an export gives each clip (an imported clip keeps the release's own name).
+    names = release_names(frame.reset_index(drop=True), catalog)
+    table = frame.reset_index(drop=True)
+    table = table.assign(path=table["scene"] + "/" + table["label"] + "/" + names)
     table = table[["clip_id", "scene", "path", "label", "split"]]
     return table.merge(prov, on="clip_id", how="left").sort_values("path").reset_index(drop=True)
 
