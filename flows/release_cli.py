@@ -20,6 +20,7 @@ from flows.options import ConfigFile, Overrides, Preset, resolve_config
 if TYPE_CHECKING:
     import pandas as pd
 
+    from data_catalog.io import Catalog
     from flows.config import PipelineConfig
     from tasks.release.card import CardSettings
 
@@ -144,7 +145,7 @@ def export_cmd(
 
 
 def _release_card(
-    catalog, cfg: PipelineConfig, release: Path, prov: pd.DataFrame, name: str | None = None
+    catalog: Catalog, cfg: PipelineConfig, release: Path, prov: pd.DataFrame, name: str | None = None
 ) -> int:
     """Write (or rewrite) the card of a release folder from its provenance rows; the clip count."""
     from data_catalog.formats.labels import current_labels
@@ -169,6 +170,10 @@ def takedown_cmd(
         str, typer.Option("--requested-by", help="Who asked for the removal (kept in the takedowns record).")
     ],
     note: Annotated[str | None, typer.Option(help="A free-text note kept with the record.")] = None,
+    export: Annotated[
+        list[Path] | None,
+        typer.Option("--export", help="An export outside the storage root to clean too (repeatable)."),
+    ] = None,
     config: ConfigFile = None,
     preset: Preset = "default",
     set_: Overrides = None,
@@ -185,7 +190,9 @@ def takedown_cmd(
         if len(prov):
             _release_card(catalog, cfg, release, prov)
 
-    result = takedown(catalog, source, requested_by=requested_by, note=note, rebuild_card=rebuild)
+    result = takedown(
+        catalog, source, requested_by=requested_by, note=note, rebuild_card=rebuild, exports=export or ()
+    )
     what = "found in the catalog" if result.found else "not in the catalog (recorded: crawls will skip it)"
     typer.echo(f"takedown {result.takedown_id}: source {what}; {result.n_clips} clips")
     for kind, n in sorted(result.removed.items()):

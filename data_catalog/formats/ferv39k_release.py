@@ -173,7 +173,7 @@ def _materialise(src: Path, dst: Path, mode: str) -> None:
         raise
 
 
-def _release_names(rows: pd.DataFrame, catalog: Catalog) -> pd.Series:
+def release_names(rows: pd.DataFrame, catalog: Catalog) -> pd.Series:
     """Each clip's folder name in the layout: the release's own name where the clip was imported from one
     (``clips.name``, so results keyed on official paths still match), else its id. A name that would
     share a ``<Scene>/<Emotion>`` folder with another clip falls back to the id, which is unique."""
@@ -285,7 +285,7 @@ def export_release(
     missing = rows["split"].isna()
     if missing.any():
         rows.loc[missing, "split"] = stratified_split(rows[missing], test_fraction, seed)
-    rows["rel"] = rows["scene"] + "/" + rows["label"] + "/" + _release_names(rows, catalog)
+    rows["rel"] = rows["scene"] + "/" + rows["label"] + "/" + release_names(rows, catalog)
 
     skipped: Counter[str] = Counter()
     keep = []

@@ -6,7 +6,7 @@ clip of a catalog, the clips of one labels run, or the clips an export shipped. 
 markdown (``card.md``, with the figure ``card_expressions.png``) next to a Croissant JSON-LD file
 (:mod:`tasks.release.croissant`) and the clips' provenance table (``provenance.parquet`` / ``.csv``).
 
-    >>> card = build_card(Catalog(root / "catalog"), CardSettings.from_config(cfg))    # doctest: +SKIP
+    >>> card = build_card(Catalog(root / "catalog"), CardSettings(name="my-dataset"))  # doctest: +SKIP
     >>> write_card(card, "out/card")
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from data_catalog.formats.ferv39k_release import PROVENANCE_FILES, write_table_files
+from data_catalog.formats.ferv39k_release import PROVENANCE_FILES, release_names, write_table_files
 from data_catalog.formats.labels import LabelSet, current_labels
 from data_catalog.io import Catalog, atomic_write_bytes
 from data_catalog.provenance import provenance
@@ -83,7 +83,7 @@ def card_labels(catalog: Catalog, labels_run: str | None = None) -> LabelSet:
 
 
 def _rows_of(catalog: Catalog, manifest: str, clip_ids: set[str]) -> pd.DataFrame:
-    df = catalog.read(manifest, latest=manifest in ("videos", "clips", "candidates"))
+    df = catalog.read(manifest, latest=True)
     return df[df["clip_id"].isin(clip_ids)] if "clip_id" in df.columns else df
 
 
@@ -232,7 +232,10 @@ def build_card(
 
 def _release_provenance(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
     prov = provenance(catalog, frame["clip_id"]).drop(columns=["scene"])
-    table = frame.assign(path=frame["scene"] + "/" + frame["label"] + "/" + frame["clip_id"])
+    # The folder an export gives each clip (an imported clip keeps the release's own name).
+    names = release_names(frame.reset_index(drop=True), catalog)
+    table = frame.reset_index(drop=True)
+    table = table.assign(path=table["scene"] + "/" + table["label"] + "/" + names)
     table = table[["clip_id", "scene", "path", "label", "split"]]
     return table.merge(prov, on="clip_id", how="left").sort_values("path").reset_index(drop=True)
 

@@ -8,24 +8,26 @@ id or URL and removes, in this order, so that a killed takedown started again fi
 2. marks benchmark ``results`` whose setups held one of its clips ``stale`` (reason ``source_taken_down``);
 3. removes its entries from every export under the storage root (clip folders, split-file lines,
    provenance rows; the card and Croissant file are rebuilt) and reports that mention it;
-4. deletes its files under the storage root (the downloaded media, clip mp4s, face crops, scene frames)
-   and its line in the download archive;
+4. deletes its files under the storage root (the downloaded media, clip mp4s, face crops, scene frames,
+   and anything else named after the video or one of its clips, such as packed frames) and its line in
+   the download archive;
 5. deletes its rows from every manifest, those keyed by clip first and ``clips``, ``media``, ``videos``
    last (they are how the clips are found);
 6. records the takedown as ``done`` with what was removed.
 
 Every step is idempotent, so the whole is atomic per video in the sense that matters: rerun until ``done``.
 Files outside the storage root (a ``local:`` source folder) are the user's and are not deleted; they are
-counted as ``files_outside_storage``.
+counted as ``outside_storage_kept``.
 
     >>> result = takedown(Catalog(root / "catalog"), "youtube-abc123", requested_by="legal@example.org")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +39,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_catalog.formats.ferv39k_release import FACE_DIR, PROVENANCE_FILES, SCENE_DIR, SETUPS_DIR
+from data_catalog.formats.labels import current_labels
 from data_catalog.io import Catalog, atomic_write_bytes
 from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
 from data_catalog.takedowns import MANIFEST, PARTITION, source_hash
+from tasks.crawl.download import glob_escape
 
 #: Manifests keyed (or partly keyed) by clip, cleaned before the manifests that identify the clips.
 CLIP_MANIFESTS = (
@@ -142,7 +146,7 @@ def _remove_path(catalog: Catalog, stored: object, kind: str, removed: Counter) 
     try:
         path.resolve().relative_to(catalog.storage_root.resolve())
     except ValueError:
-        removed["files_outside_storage"] += 1
+        removed["outside_storage_kept"] += 1
         return
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -182,7 +186,7 @@ def find_exports(storage_root: Path) -> list[Path]:
     return sorted(p.parent for p in storage_root.rglob(FACE_DIR) if p.is_dir())
 
 
-def _clean_export(release: Path, clip_ids: set[str], names: set[str], removed: Counter) -> bool:
+def _clean_export(release: Path, clip_ids: set[str], layout_rels: set[str], removed: Counter) -> bool:
     """Remove the clips from one export: folders, split-file lines, provenance rows. True if it changed."""
     rels: set[str] = set()
     prov_csv = release / PROVENANCE_FILES[1]
@@ -190,8 +194,9 @@ def _clean_export(release: Path, clip_ids: set[str], names: set[str], removed: C
     if prov is not None:
         rels |= set(prov.loc[prov["clip_id"].isin(clip_ids), "path"])
     for folder in (release / FACE_DIR).glob("*/*/*"):  # an export without provenance: by folder name
-        if folder.name in clip_ids or (prov is None and folder.name in names):
-            rels.add(folder.relative_to(release / FACE_DIR).as_posix())
+        rel = folder.relative_to(release / FACE_DIR).as_posix()
+        if folder.name in clip_ids or (prov is None and rel in layout_rels):
+            rels.add(rel)
     if not rels:
         return False
     for base in (FACE_DIR, SCENE_DIR):
@@ -240,10 +245,16 @@ def takedown(
     requested_by: str,
     note: str | None = None,
     rebuild_card: Callable[[Path, pd.DataFrame], None] | None = None,
+    exports: Iterable[str | os.PathLike] = (),
 ) -> TakedownResult:
     """Remove the source video ``ref`` (video id or URL) and everything derived from it (module
     docstring). ``rebuild_card(release_dir, provenance)`` rewrites an export's card and Croissant file
-    from its remaining provenance rows. Running it again resumes or, once done, finds nothing to remove."""
+    from its remaining provenance rows; ``exports`` are release folders outside the storage root to clean
+    as well. Running it again resumes or, once done, finds nothing to remove."""
+    extra = [Path(e) for e in exports]
+    missing = [str(e) for e in extra if not (e / FACE_DIR).is_dir()]
+    if missing:
+        raise ValueError(f"takedown: not export folders (no {FACE_DIR}/ inside): {', '.join(missing)}")
     if not requested_by.strip():
         raise ValueError("takedown: say who asked for it (requested_by is empty)")
     with catalog.lock("takedown"):
@@ -280,14 +291,24 @@ def takedown(
         clip_ids = set(clips.loc[clips["video_id"].isin(vids), "clip_id"]) | set(
             cand.loc[cand["video_id"].isin(vids), "clip_id"]
         )
-        names = set(clips.loc[clips["clip_id"].isin(clip_ids), "name"].dropna())
+        # '<Scene>/<Emotion>/<name>' of clips that kept a release's own folder name (an imported release):
+        # how an export without a provenance table names them.
+        named = clips[clips["clip_id"].isin(clip_ids) & clips["name"].notna()].set_index("clip_id")["name"]
+        labels = current_labels(catalog).frame.set_index("clip_id")
+        layout_rels = {
+            f"{labels.at[c, 'scene']}/{labels.at[c, 'label']}/{n}"
+            for c, n in named.items()
+            if c in labels.index
+        }
         removed: Counter[str] = Counter()
 
         splits = catalog.read("splits")
         n_stale = _mark_stale(catalog, set(splits.loc[splits["clip_id"].isin(clip_ids), "setup"]))
 
         exports = [
-            r for r in find_exports(catalog.storage_root) if _clean_export(r, clip_ids, names, removed)
+            r
+            for r in dict.fromkeys([*find_exports(catalog.storage_root), *extra])
+            if _clean_export(r, clip_ids, layout_rels, removed)
         ]
         if rebuild_card is not None:
             for release in exports:
@@ -312,7 +333,13 @@ def takedown(
             media.loc[media["video_id"].isin(vids), "path"].dropna()
         ):
             _remove_path(catalog, stored, "media_files", removed)
+        # Downloads are named '<media>/<scene>/<video_id>.<ext>' (and '.part' while unfinished): found by
+        # name too, so a storage folder that moved, or a download the manifest never recorded, goes as well.
+        for video_id in vids:
+            for path in (catalog.storage_root / "media").glob(f"*/{glob_escape(video_id)}.*"):
+                _remove_path(catalog, str(path), "media_files", removed)
         _forget_downloads(catalog, videos[videos["video_id"].isin(vids)], removed)
+        _sweep_named(catalog, clip_ids | set(vids), removed)
         kept_sources = [
             Path(url2pathname(urlparse(u).path))
             for u in target.urls
@@ -335,8 +362,43 @@ def takedown(
         }
         _record(catalog, done)
     return TakedownResult(
-        takedown_id, target.found, len(clip_ids), dict(removed), n_stale, exports, kept_sources
+        takedown_id,
+        target.found or bool(clip_ids),
+        len(clip_ids),
+        dict(removed),
+        n_stale,
+        exports,
+        kept_sources,
     )
+
+
+def _named_after(name: str, names: set[str]) -> bool:
+    """``name`` is one of ``names``, or one of them followed by extensions (``<id>.npy``, ``<id>.mp4.part``)."""
+    parts = name.split(".")
+    return any(".".join(parts[:i]) in names for i in range(1, len(parts) + 1))
+
+
+def _sweep_named(catalog: Catalog, names: set[str], removed: Counter) -> None:
+    """Delete whatever else under the storage root is named after one of the clips or the video
+    (``<id>`` or ``<id>.<ext>``: packed frames, caches, stray copies), outside the catalog itself."""
+    if not names:
+        return
+    root = catalog.storage_root
+    skip = {catalog.root.resolve(), (root / ".locks").resolve()}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        for d in list(dirs):
+            path = here / d
+            if path.resolve() in skip:
+                dirs.remove(d)
+            elif _named_after(d, names):
+                shutil.rmtree(path)
+                dirs.remove(d)
+                removed["named_files"] += 1
+        for f in files:
+            if _named_after(f, names):
+                (here / f).unlink()
+                removed["named_files"] += 1
 
 
 def _forget_downloads(catalog: Catalog, videos: pd.DataFrame, removed: Counter) -> None:

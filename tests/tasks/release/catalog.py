@@ -16,9 +16,14 @@ from keywords.taxonomy import load_taxonomy
 
 #: (video id, licence as crawled, uploader, [(label, split), ...]) of the sources and their clips.
 SOURCES = (
-    ("youtube-aaa", "Creative Commons Attribution license (reuse allowed)", "Ann", [("Happy", "train")] * 3),
-    ("youtube-bbb", None, "Bob", [("Sad", "train"), ("Sad", "test")]),
-    ("youtube-ccc", "Standard YouTube License", "Cy", [("Angry", "test")]),
+    (
+        "youtube-aaa",
+        "Creative Commons Attribution license (reuse allowed)",
+        "Ann Example",
+        [("Happy", "train")] * 3,
+    ),
+    ("youtube-bbb", None, "Bob Example", [("Sad", "train"), ("Sad", "test")]),
+    ("youtube-ccc", "Standard YouTube License", "Cy Example", [("Angry", "test")]),
 )
 SCENE, SCENARIO = "Interview", "SIA"
 

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from data_catalog.formats.ferv39k_release import export_release
+from data_catalog.formats.ferv39k_release import export_release, import_release
+from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
 from data_catalog.provenance import LICENCE_NOT_ALLOWED, LICENCE_UNKNOWN
 from data_catalog.schemas import get_manifest
@@ -40,7 +41,7 @@ def test_export_leaves_out_unknown_and_unallowed_licences_and_the_card_says_so(t
     assert set(prov["licence"]) == {"Creative Commons Attribution license (reuse allowed)"}
     row = prov.iloc[0]
     assert (row["uploader"], row["source_url"], row["clip_run_id"]) == (
-        "Ann",
+        "Ann Example",
         "https://www.youtube.com/watch?v=aaa",
         "bc-1",
     )
@@ -105,6 +106,15 @@ def test_takedown_is_resumable_and_marks_benchmark_results_stale(tmp_path):
         catalog, root / "exports" / "v1", mode="copy", allowed_licences=ALLOWED, include_unlicensed=True
     )
     (root / "exports" / "v1" / "card.md").write_text("a card")  # the export has a card to rebuild
+    packed = root / "packed" / SCENE  # derived files the manifests do not list, named after their clip
+    packed.mkdir(parents=True)
+    for name in (
+        "youtube-bbb_0-25.npy",
+        "youtube-bbb_30-55.frames.npz",
+        "youtube-aaa_0-25.npy",
+        "youtube-bbb_0-250",
+    ):
+        (packed / name).write_bytes(b"frames")
     with pytest.raises(RuntimeError, match="killed"):
         takedown(catalog, "youtube-bbb", requested_by="Bob", rebuild_card=crash)
     pending = catalog.read("takedowns", latest=True)
@@ -120,7 +130,9 @@ def test_takedown_is_resumable_and_marks_benchmark_results_stale(tmp_path):
         frame = catalog.read(name)
         column = "video_id" if "video_id" in frame.columns else "clip_id"
         assert not frame[column].str.startswith("youtube-bbb").any(), name
-    assert not list(root.rglob("youtube-bbb*"))  # crops, clip files, media, export folders
+    # crops, clip files, media, export folders, packed frames; not another clip whose id merely starts alike
+    assert [p.name for p in root.rglob("youtube-bbb*")] == ["youtube-bbb_0-250"]
+    assert (packed / "youtube-aaa_0-25.npy").is_file()
     assert "youtube-bbb" not in (root / "exports" / "v1" / "provenance.csv").read_text()
     assert (
         "youtube-bbb"
@@ -160,3 +172,103 @@ def test_takedown_names_what_is_wrong_with_its_input(tmp_path):
         takedown(catalog, "  ", requested_by="Ann")
     result = _cli("takedown", "youtube-aaa", "--set", f"storage.root={tmp_path / 'work'}")
     assert result.exit_code != 0 and "--requested-by" in result.output
+
+
+def _annotation(catalog) -> None:
+    """One group of the six clips in three copies (one gold item), answered by three CAs and a PR, with
+    one AC, one IP and one UA copy."""
+    ctx = RunContext.create({"annotate": 1}, run_id="b0001")
+    clips = sorted(catalog.read("labels")["clip_id"])
+    truth = catalog.read("labels").set_index("clip_id")["label"]
+    tasks, answers, checks = [], [], []
+    at = pd.Timestamp("2026-01-01", tz="UTC")
+    for copy, (worker, verdict, wrong) in enumerate(
+        (("ca-1", "AC", 0), ("ca-2", "IP", 1), ("ca-3", "UA", 4))
+    ):
+        for position, clip in enumerate(clips):
+            task = f"b0001-g0000-c{copy}-{clip}"
+            base = {"task_id": task, "batch_id": "b0001", "group_id": "b0001-g0000", "copy": copy,
+                    "clip_id": clip, "scene": SCENE}  # fmt: skip
+            tasks.append({**base, "position": position, "gold": position == 0, **ctx.lineage("package")})
+            label = "Neutral" if position < wrong else truth[clip]
+            answers.append(
+                {**base, "answer_id": f"{task}-{worker}", "annotator_id": worker, "role": "CA", "round": 1,
+                 "word": label.lower(), "label": label, "answered_at": at, "time_spent_s": 2.0,
+                 "source": "simulator", **ctx.lineage("annotate")}
+            )  # fmt: skip
+        checks.append(
+            {"group_id": "b0001-g0000", "copy": copy, "round": 1, "scene": SCENE, "annotator_id": worker,
+             "n_items": 6, "n_gold": 1, "n_gold_answered": 1, "n_gold_correct": int(wrong == 0),
+             "estimate": 0.5, "ci_low": 0.1, "ci_high": 0.9, "verdict": verdict, **ctx.lineage("recapture")}
+        )  # fmt: skip
+    gold = tasks[0]
+    answers.append(
+        {**{k: gold[k] for k in ("task_id", "batch_id", "group_id", "copy", "clip_id", "scene")},
+         "answer_id": "gold-pr", "annotator_id": "pr-1", "role": "PR", "round": 1, "word": "joy", "label": "Happy",
+         "answered_at": at, "time_spent_s": 3.0, "source": "simulator", **ctx.lineage("annotate")}
+    )  # fmt: skip
+    for name, rows in (("annotation_tasks", tasks), ("answers", answers), ("group_checks", checks)):
+        catalog.write(
+            name, pa.Table.from_pylist(rows, schema=get_manifest(name).schema), scene=SCENE, run_id="b0001"
+        )
+
+
+def test_card_reports_annotation_and_sources_as_the_manifests_hold_them(tmp_path):
+    from tasks.annotate.aggregation.agreement import fleiss_kappa
+    from tasks.release.card import build_card, card_labels, card_markdown
+
+    catalog = write_catalog(tmp_path / "work")
+    _annotation(catalog)
+    card = build_card(catalog)
+    text = card_markdown(card)
+    assert card.n_clips == 6 and "6 clips in 1 scenes of 1 scenarios" in text
+    assert "- annotators by role: CA 3, PR 1" in text and "- copies per group: 3" in text
+    assert "- gold share: 0.167" in text and "- answers: 19" in text
+    assert "- copy verdicts (AC / IP / UA): 0.333 / 0.333 / 0.333" in text
+    crowd = catalog.read("answers").query("role == 'CA'")
+    kappa = fleiss_kappa(crowd.rename(columns={"clip_id": "task", "annotator_id": "worker"}))
+    assert f"- Fleiss' kappa (crowd): {kappa:.3f}" in text
+    assert (
+        "- source videos: 3" in text
+        and "- uploaders: 3" in text
+        and "- upload dates: 20240101 to 20240103" in text
+    )
+    assert "- unknown: 2" in text and "- Standard YouTube License: 1" in text
+    assert "Example" not in text  # the card names no uploader
+    assert "- train: 4" in text and "- test: 2" in text
+    assert "- labels: `labels-1`" in text
+
+    assert card_labels(catalog, "labels-1").frame.shape[0] == 6
+    with pytest.raises(ValueError, match="labels run 'labels-9' has no rows.*labels runs: labels-1"):
+        card_labels(catalog, "labels-9")
+
+
+def test_takedown_of_an_imported_clip_cleans_an_export_without_provenance_by_its_release_path(tmp_path):
+    from tests.data_catalog.test_ferv39k_release import _release
+
+    root = tmp_path / "work"
+    release = _release(root / "downloads" / "FERV39k")  # the official release, under the storage root
+    catalog = Catalog(root / "catalog")
+    import_release(release, catalog, RunContext.create({}, run_id="import-1"))
+    out = root / "exports" / "old"
+    export_release(catalog, out, mode="copy")
+    for name in ("provenance.csv", "provenance.parquet"):  # as an export made before provenance existed
+        (out / name).unlink()
+
+    elsewhere = tmp_path / "published"  # outside the storage root: named on the command line
+    export_release(catalog, elsewhere, mode="copy")
+    with pytest.raises(ValueError, match="not export folders"):
+        takedown(catalog, "ferv39k-Terror-Fear-0001", requested_by="subject", exports=[tmp_path])
+    result = takedown(catalog, "ferv39k-Terror-Fear-0001", requested_by="subject", exports=[elsewhere])
+    assert result.found and result.n_clips == 1 and {out, elsewhere} <= set(result.exports)
+    assert "Terror-Fear-0001" not in (elsewhere / "provenance.csv").read_text()
+    assert not (elsewhere / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "0001").exists()
+    faces = out / "2_ClipsforFaceCrop"
+    assert not (faces / "Terror" / "Fear" / "0001").exists()
+    # Clips that share the folder name in other scenes or expressions stay.
+    for rel in ("Terror/Happy/0001", "Liveshow/Happy/0001", "Liveshow/Sad/0001", "Terror/Fear/0002"):
+        assert (faces / rel).is_dir(), rel
+    lines = (out / "4_setups" / "All_scenes" / "train_All.csv").read_text().splitlines()
+    assert "Terror/Fear/0001 Fear" not in lines and "Terror/Happy/0001 Happy" in lines
+    assert not (release / "2_ClipsforFaceCrop" / "Terror" / "Fear" / "0001").exists()  # its crops went too
+    assert "ferv39k-Terror-Fear-0001" not in set(catalog.read("labels")["clip_id"])
