@@ -35,7 +35,7 @@ from keywords.taxonomy import Taxonomy, load_taxonomy
 from tasks.annotate.aggregation import AGGREGATORS, MajorityVote, WWTa, create_aggregator
 from tasks.annotate.aggregation.agreement import fleiss_kappa, krippendorff_alpha
 from tasks.annotate.aggregation.base import answer_frame, word_distribution
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.workflow import accepted_answers, gold_labels
 
 log = logging.getLogger(__name__)

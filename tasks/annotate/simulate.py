@@ -34,8 +34,9 @@ from data_catalog.formats.ferv39k_release import release_prior
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
 from keywords.taxonomy import load_taxonomy
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.land import METHODS, aggregate
-from tasks.annotate.package import AnnotateConfig, assign_copies, package, reassign_copy
+from tasks.annotate.package import assign_copies, package, reassign_copy
 from tasks.annotate.recapture import PASS, score_copy
 from tasks.annotate.workflow import CopyState, gold_labels, next_step
 

@@ -89,7 +89,7 @@ def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path)
     write_simulation(catalog, sim, RunContext.create({}, run_id=sim.batch_id))
     code = (
         "from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
-        "from tasks.annotate.package import AnnotateConfig; from tasks.annotate.land import land;"
+        "from tasks.annotate.config import AnnotateConfig; from tasks.annotate.land import land;"
         f"r = land(Catalog({str(catalog.root)!r}), AnnotateConfig(), RunContext.create({{}}, run_id='l1'));"
         "print(len(r.aggregation.labels), r.event.sent)"
     )

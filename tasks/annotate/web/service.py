@@ -31,7 +31,8 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from keywords.taxonomy import UnknownSceneError, load_taxonomy
-from tasks.annotate.package import AnnotateConfig, assign_copies, reassign_copy
+from tasks.annotate.config import AnnotateConfig
+from tasks.annotate.package import assign_copies, reassign_copy
 from tasks.annotate.recapture import PASS, score_copy
 from tasks.annotate.web.db import (
     ROLES,

@@ -32,7 +32,7 @@ def ferv(root: Path, *args: str):
 
 def test_add_load_label_and_export_from_the_command_line(project):
     from data_catalog.io import Catalog
-    from tasks.annotate.package import AnnotateConfig
+    from tasks.annotate.config import AnnotateConfig
     from tasks.annotate.web import auth, service
     from tasks.annotate.web.db import open_database
     from tasks.annotate.web.settings import ServerSettings
@@ -108,7 +108,7 @@ def test_an_all_pass_copy_exports_with_a_defined_score(project):
     """A CA who answers PASS throughout gets UA with score 0 (it was NaN, stored as NULL, and the export
     then failed half-way, after writing the answers)."""
     from data_catalog.io import Catalog
-    from tasks.annotate.package import AnnotateConfig
+    from tasks.annotate.config import AnnotateConfig
     from tasks.annotate.web import service
     from tasks.annotate.web.db import open_database
 
