@@ -1,15 +1,18 @@
 """The whole workflow on simulated annotators ends with labels for every clip and the event emitted."""
 
+import ast
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from flows.labels_event import announce_landing
 from tasks.annotate.land import LABELS_EVENT, land
 from tasks.annotate.simulate import evaluate, simulate, write_simulation
 
@@ -54,7 +57,9 @@ def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path)
     EventsWorker.set_client_override(AssertingEventsClient)
     try:
         with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-            result = land(catalog, sim.cfg, RunContext.create({}, run_id="labels-sim"), sim.batch_id)
+            result = announce_landing(
+                land(catalog, sim.cfg, RunContext.create({}, run_id="labels-sim"), sim.batch_id)
+            )
             EventsWorker.drain_all()
         events = [e for client in AssertingEventsClient.all for e in client.events]
     finally:
@@ -90,7 +95,9 @@ def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path)
     code = (
         "from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
         "from tasks.annotate.config import AnnotateConfig; from tasks.annotate.land import land;"
+        "from flows.labels_event import announce_landing;"
         f"r = land(Catalog({str(catalog.root)!r}), AnnotateConfig(), RunContext.create({{}}, run_id='l1'));"
+        "r = announce_landing(r);"
         "print(len(r.aggregation.labels), r.event.sent)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
@@ -100,6 +107,38 @@ def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(sim.truth.size), "False"]
     assert time.monotonic() - start < 30
+
+
+def test_landing_builds_the_event_and_leaves_sending_it_to_the_flow(sim, tmp_path):
+    catalog = Catalog(tmp_path / "catalog")
+    write_simulation(catalog, sim, RunContext.create({}, run_id=sim.batch_id))
+    code = (
+        "import sys; from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
+        "from tasks.annotate.config import AnnotateConfig; from tasks.annotate.land import land;"
+        f"r = land(Catalog({str(catalog.root)!r}), AnnotateConfig(), RunContext.create({{}}, run_id='l1'));"
+        "print(r.event.event, r.event.resource['prefect.resource.id'], r.event.sent, 'prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [
+        LABELS_EVENT,
+        "ferv.labels.l1",
+        "False",
+        "False",
+    ]  # built, unsent, no Prefect
+
+
+def test_no_task_module_imports_prefect():
+    """Talking to Prefect (events included) is the flows' business: tasks/ stays plain functions."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in sorted((root / "tasks").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "prefect"]
+    assert not offenders
 
 
 def test_landing_an_unknown_batch_is_a_clear_error(tmp_path):
