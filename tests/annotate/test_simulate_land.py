@@ -89,43 +89,42 @@ def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path)
     assert len(catalog.read("labels")) == len(labels)
 
 
-def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path):
-    catalog = Catalog(tmp_path / "catalog")
-    write_simulation(catalog, sim, RunContext.create({}, run_id=sim.batch_id))
-    code = (
-        "from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
-        "from tasks.annotate.config import AnnotateConfig; from tasks.annotate.land import land;"
-        "from flows.labels_event import announce_landing;"
-        f"r = land(Catalog({str(catalog.root)!r}), AnnotateConfig(), RunContext.create({{}}, run_id='l1'));"
-        "r = announce_landing(r);"
-        "print(len(r.aggregation.labels), r.event.sent)"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect")
-    start = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [str(sim.truth.size), "False"]
-    assert time.monotonic() - start < 30
-
-
-def test_landing_builds_the_event_and_leaves_sending_it_to_the_flow(sim, tmp_path):
+def land_in_a_fresh_interpreter(sim, tmp_path, then: str, env=None) -> list[str]:
+    """Land the simulated batch as ``r`` in a new Python process, run ``then``; the words it printed."""
     catalog = Catalog(tmp_path / "catalog")
     write_simulation(catalog, sim, RunContext.create({}, run_id=sim.batch_id))
     code = (
         "import sys; from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
         "from tasks.annotate.config import AnnotateConfig; from tasks.annotate.land import land;"
         f"r = land(Catalog({str(catalog.root)!r}), AnnotateConfig(), RunContext.create({{}}, run_id='l1'));"
-        "print(r.event.event, r.event.resource['prefect.resource.id'], r.event.sent, 'prefect' in sys.modules)"
+        + then
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [
+    return out.stdout.split()
+
+
+def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    start = time.monotonic()
+    announce = "from flows.labels_event import announce_landing; r = announce_landing(r);"
+    printed = land_in_a_fresh_interpreter(
+        sim, tmp_path, announce + "print(len(r.aggregation.labels), r.event.sent)", env
+    )
+    assert printed == [str(sim.truth.size), "False"]
+    assert time.monotonic() - start < 30
+
+
+def test_landing_builds_the_event_and_leaves_sending_it_to_the_flow(sim, tmp_path):
+    show = "e = r.event; print(e.event, e.resource['prefect.resource.id'], e.sent, 'prefect' in sys.modules)"
+    # built for run l1, not sent, and Prefect never imported
+    assert land_in_a_fresh_interpreter(sim, tmp_path, show) == [
         LABELS_EVENT,
         "ferv.labels.l1",
         "False",
         "False",
-    ]  # built, unsent, no Prefect
+    ]
 
 
 def test_no_task_module_imports_prefect():
