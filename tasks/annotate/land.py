@@ -28,7 +28,7 @@ import pyarrow as pa
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
 from keywords.taxonomy import Taxonomy, load_taxonomy
-from tasks.annotate.aggregation import AGGREGATORS, MajorityVote, WWTa, create_aggregator
+from tasks.annotate.aggregation import MajorityVote, WWTa, create_aggregator
 from tasks.annotate.aggregation.agreement import fleiss_kappa, krippendorff_alpha
 from tasks.annotate.aggregation.base import answer_frame, word_distribution
 from tasks.annotate.config import AnnotateConfig
@@ -36,7 +36,6 @@ from tasks.annotate.workflow import accepted_answers, gold_labels
 
 STAGE = "annotate.aggregate"
 LABELS_EVENT = "ferv.labels.landed"
-METHODS = tuple(AGGREGATORS.names())
 
 
 def vote_frame(answers: pd.DataFrame) -> pd.DataFrame:

@@ -46,6 +46,21 @@ def test_quality_control_beats_no_quality_control_on_a_mixed_crowd(sim):
     assert acc["wwta"] > 0.9
 
 
+def test_evaluation_compares_every_method_registered_now(sim):
+    """The methods compared are the registry's at the time of the call, one registered late included."""
+    from tasks.annotate.aggregation import AGGREGATORS, MajorityVote
+
+    AGGREGATORS.register("first_vote")(lambda labels, cfg: MajorityVote(labels=labels))
+    try:
+        acc = evaluate(sim)
+    finally:
+        AGGREGATORS._factories.pop("first_vote")
+    assert set(acc.index) == {
+        f"{m}{qc}" for m in [*AGGREGATORS.names(), "first_vote"] for qc in ("", "_no_qc")
+    }
+    assert acc["first_vote"] == acc["majority"]
+
+
 def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path):
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
