@@ -49,7 +49,8 @@ def setup(url: str, n_groups: int, n_annotators: int, out: Path) -> None:
     items; write the CA tokens to ``out``. Runs in the server's code (``--code``)."""
     import pandas as pd
 
-    from tasks.annotate.package import AnnotateConfig, package
+    from tasks.annotate.config import AnnotateConfig
+    from tasks.annotate.package import package
     from tasks.annotate.web import service
     from tasks.annotate.web.db import open_database
 

@@ -2,9 +2,9 @@
 
 Paper, section 3.2: after scoring and professional review, WWTa voting gives each clip its expression.
 The flow is thin: ``tasks.annotate.land.land`` is the work (a plain function); the flow resolves the
-config, runs it as a task, publishes a markdown summary artifact, and the landing emits the
-``service.labels_event`` (``ferv.labels.landed``) event the benchmark deployment is triggered by. Within a
-flow run the event always has a server to go to. Rerunning with the same batch replaces the same parts.
+config, runs it as a task, emits the ``service.labels_event`` (``ferv.labels.landed``) event the landing
+returns, which triggers the benchmark deployment (flows/labels_event.py), and publishes a markdown summary
+artifact. Within a flow run the event always has a server to go to. Rerunning with the same batch replaces the same parts.
 
     >>> annotate(batch="b0001", overrides=["storage.root=/tmp/ferv"])            # doctest: +SKIP
 """
@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
 from flows.config import load_config
+from flows.labels_event import announce_landing
 from tasks.annotate.land import LandResult, land
 
 land_task = task(land, name="aggregate-and-land", cache_policy=NO_CACHE)
@@ -55,6 +56,7 @@ def annotate(
     result = land_task(
         Catalog(cfg.storage.catalog_dir), cfg.annotate, ctx, batch, method, cfg.service.labels_event
     )
+    result = announce_landing(result)
     log.info("%d labels landed in run %s", len(result.aggregation.labels), result.run_id)
     create_markdown_artifact(summary_markdown(result), key="labels-landed", description="Labels landed")
     return result

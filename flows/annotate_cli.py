@@ -79,12 +79,13 @@ def land_cmd(
     else:
         from data_catalog.io import Catalog
         from data_catalog.lineage import RunContext
+        from flows.labels_event import announce_landing
         from tasks.annotate.land import land
 
         cfg = resolve_config(config, preset, set_)
         config_json = cfg.lineage_json(["annotate"])
         ctx = RunContext.create(config_json, run_id=run_id or f"labels-{batch or 'all'}")
-        result = land(Catalog(cfg.storage.catalog_dir), cfg.annotate, ctx, batch, method)
+        result = announce_landing(land(Catalog(cfg.storage.catalog_dir), cfg.annotate, ctx, batch, method))
     agg = result.aggregation
     typer.echo(
         f"run {result.run_id}: {len(agg.labels)} labels, {len(agg.unlabelled)} clips without a vote yet"
@@ -239,6 +240,7 @@ def simulate_cmd(
     if write:
         from data_catalog.io import Catalog
         from data_catalog.lineage import RunContext
+        from flows.labels_event import announce_landing
         from tasks.annotate.land import land
         from tasks.annotate.simulate import write_simulation
 
@@ -248,7 +250,7 @@ def simulate_cmd(
         if not land_labels:
             typer.echo(f"answers of batch {result.batch_id} written to {catalog.root}")
             return
-        landed = land(
-            catalog, cfg.annotate, RunContext.create(config_json, run_id=f"labels-{result.batch_id}")
+        landed = announce_landing(
+            land(catalog, cfg.annotate, RunContext.create(config_json, run_id=f"labels-{result.batch_id}"))
         )
         typer.echo(f"{len(landed.aggregation.labels)} labels landed in {catalog.root} (run {landed.run_id})")

@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from data_catalog.assets import AssetsConfig
 from data_catalog.lineage import config_hash
 from data_catalog.section import Section
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 from tasks.benchmark.config import BenchmarkConfig
 from tasks.crawl.config import CrawlConfig
 from tasks.face_filter.config import FaceFilterConfig

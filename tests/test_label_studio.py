@@ -10,7 +10,8 @@ from data_catalog.formats.label_studio import export_tasks, import_annotations, 
 from data_catalog.io import to_table
 from data_catalog.schemas import get_manifest
 from keywords.taxonomy import load_taxonomy
-from tasks.annotate.package import AnnotateConfig, package
+from tasks.annotate.config import AnnotateConfig
+from tasks.annotate.package import package
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ import pandas as pd
 
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.recapture import score_copy
 from tasks.annotate.workflow import gold_labels
 

@@ -1,4 +1,4 @@
-"""Labels land: accepted answers -> one expression per clip -> the ``labels`` manifest -> an event.
+"""Labels land: accepted answers -> one expression per clip -> the ``labels`` manifest -> an event to emit.
 
 Paper, section 3.2: after review, "the Weighted-Winner-take-all (WWTa) voting method is used for
 generating final facial expression labels". :func:`aggregate` takes the accepted answers
@@ -6,12 +6,9 @@ generating final facial expression labels". :func:`aggregate` takes the accepted
 with the configured aggregator (``annotate.method``: WWTa by default; majority vote or Dawid-Skene), and
 returns ``labels`` rows with the vote share, confidence, vote count and word distribution, plus
 agreement statistics of the accepted CA answers. :func:`land` writes them atomically, one part per scene
-under ``run=<run_id>`` (a rerun replaces the same parts: nothing duplicates), then emits the Prefect
-event ``ferv.labels.landed`` that starts the benchmark.
-
-The event goes out when a Prefect server is configured (``PREFECT_API_URL``) or a flow run is active
-(the ``annotate`` flow); otherwise there is nobody to tell, and starting a throw-away server just to send
-it would take tens of seconds, so it is built, logged and returned unsent (``LandedEvent.sent``).
+under ``run=<run_id>`` (a rerun replaces the same parts: nothing duplicates), and returns the event
+``ferv.labels.landed`` that starts the benchmark, built but not sent (``LandedEvent.sent`` is False): the
+flow that ran the landing emits it (flows/labels_event.py), so nothing in this stage talks to Prefect.
 
     >>> result = land(Catalog(root), cfg.annotate, ctx, batch_id="b0001")    # doctest: +SKIP
     >>> result.event.resource["prefect.resource.id"]
@@ -20,7 +17,6 @@ it would take tens of seconds, so it is built, logged and returned unsent (``Lan
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,17 +28,14 @@ import pyarrow as pa
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
 from keywords.taxonomy import Taxonomy, load_taxonomy
-from tasks.annotate.aggregation import AGGREGATORS, MajorityVote, WWTa, create_aggregator
+from tasks.annotate.aggregation import MajorityVote, WWTa, create_aggregator
 from tasks.annotate.aggregation.agreement import fleiss_kappa, krippendorff_alpha
 from tasks.annotate.aggregation.base import answer_frame, word_distribution
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.workflow import accepted_answers, gold_labels
-
-log = logging.getLogger(__name__)
 
 STAGE = "annotate.aggregate"
 LABELS_EVENT = "ferv.labels.landed"
-METHODS = tuple(AGGREGATORS.names())
 
 
 def vote_frame(answers: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +115,7 @@ def aggregate(
 
 @dataclass(frozen=True)
 class LandedEvent:
-    """The ``ferv.labels.landed`` event as emitted (or built, where no server is configured)."""
+    """The ``ferv.labels.landed`` event: built by :func:`land`, sent by the flow (``sent`` says whether)."""
 
     event: str
     resource: dict[str, str]
@@ -130,36 +123,20 @@ class LandedEvent:
     sent: bool = False
 
 
-def emit_labels_landed(
+def labels_landed_event(
     catalog_root: str | os.PathLike,
     run_id: str,
     payload: Mapping[str, object] | None = None,
     event: str = LABELS_EVENT,
 ) -> LandedEvent:
-    """Announce a labels run. Never raises for want of a server, never blocks (see the module docstring)."""
+    """The (unsent) event announcing labels run ``run_id`` of the catalog at ``catalog_root``."""
     resource = {
         "prefect.resource.id": f"ferv.labels.{run_id}",
         "ferv.catalog": str(Path(catalog_root).resolve()),  # read by workers elsewhere: never relative
         "ferv.manifest": "labels",
         "ferv.run_id": run_id,
     }
-    body = dict(payload or {})
-    from prefect.context import FlowRunContext
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value() and FlowRunContext.get() is None:
-        log.info(
-            "no Prefect server configured: event %s for %s not sent", event, resource["prefect.resource.id"]
-        )
-        return LandedEvent(event, resource, body, sent=False)
-    from prefect.events import emit_event
-
-    try:
-        sent = emit_event(event=event, resource=resource, payload=body) is not None
-    except Exception as exc:  # an event too large, a broken client: the labels are written regardless
-        log.warning("event %s not sent: %s", event, exc)
-        sent = False
-    return LandedEvent(event, resource, body, sent=sent)
+    return LandedEvent(event, resource, dict(payload or {}))
 
 
 def _labels_table(rows: pd.DataFrame) -> pa.Table:
@@ -186,7 +163,7 @@ def land(
     event: str = LABELS_EVENT,
 ) -> LandResult:
     """Aggregate the catalog's answers of ``batch_id`` (all batches when None) into ``labels`` parts under
-    ``run=<ctx.run_id>`` and emit the landed event."""
+    ``run=<ctx.run_id>``; the result carries the landed event for the caller to emit."""
     tasks = catalog.read("annotation_tasks", run_id=batch_id, latest=True)
     if tasks.empty:
         where = f"batch {batch_id!r}" if batch_id else "any batch"
@@ -218,4 +195,4 @@ def land(
         "batch_id": batch_id,
         **{k: None if v != v else round(v, 4) for k, v in result.agreement.items()},
     }
-    return LandResult(ctx.run_id, refs, result, emit_labels_landed(catalog.root, ctx.run_id, payload, event))
+    return LandResult(ctx.run_id, refs, result, labels_landed_event(catalog.root, ctx.run_id, payload, event))

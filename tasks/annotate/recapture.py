@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 
 PASS = "PASS"
 VERDICTS = ("AC", "IP", "UA")

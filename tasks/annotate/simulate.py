@@ -34,8 +34,10 @@ from data_catalog.formats.ferv39k_release import release_prior
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
 from keywords.taxonomy import load_taxonomy
-from tasks.annotate.land import METHODS, aggregate
-from tasks.annotate.package import AnnotateConfig, assign_copies, package, reassign_copy
+from tasks.annotate.aggregation import AGGREGATORS
+from tasks.annotate.config import AnnotateConfig
+from tasks.annotate.land import aggregate
+from tasks.annotate.package import assign_copies, package, reassign_copy
 from tasks.annotate.recapture import PASS, score_copy
 from tasks.annotate.workflow import CopyState, gold_labels, next_step
 
@@ -332,10 +334,11 @@ class _Run:
         return CopyState(state.verdict, state.round, check["pr_decision"])
 
 
-def evaluate(result: SimulationResult, methods: Sequence[str] = METHODS) -> pd.Series:
-    """Accuracy against the hidden truth per method, over every clip (a clip without a label counts as
-    wrong), from the accepted answers; plus ``<method>_no_qc``: the same method on every first-round CA
-    answer and the gold labels, without scoring or review."""
+def evaluate(result: SimulationResult, methods: Sequence[str] | None = None) -> pd.Series:
+    """Accuracy against the hidden truth per method (default: every registered one), over every clip (a
+    clip without a label counts as wrong), from the accepted answers; plus ``<method>_no_qc``: the same
+    method on every first-round CA answer and the gold labels, without scoring or review."""
+    methods = AGGREGATORS.names() if methods is None else methods
     out = {}
     first_round = result.checks.assign(verdict="AC", pr_decision="accept")
     first_round = first_round[first_round["round"] == 1]

@@ -157,7 +157,7 @@ def test_every_list_of_methods_comes_from_the_registry():
 
     from flows.cli import app
     from tasks.annotate.aggregation import AGGREGATORS, MajorityVote, create_aggregator
-    from tasks.annotate.package import AnnotateConfig
+    from tasks.annotate.config import AnnotateConfig
 
     assert AGGREGATORS.names() == ["dawid_skene", "majority", "wwta"]
     with pytest.raises(ValueError, match="unknown aggregation method 'first_vote'; expected one of"):

@@ -13,7 +13,8 @@ from data_catalog.formats.label_studio import export_tasks
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
 from flows.cli import app
-from tasks.annotate.package import AnnotateConfig, package
+from tasks.annotate.config import AnnotateConfig
+from tasks.annotate.package import package
 
 BATCH = "ls1"
 SETS = [

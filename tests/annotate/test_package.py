@@ -5,8 +5,8 @@ import pytest
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.package import (
-    AnnotateConfig,
     assign_copies,
     gold_count,
     package,

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.recapture import betabinom_pmf, correct_rate, score_copy, verdict
 
 CFG = AnnotateConfig()

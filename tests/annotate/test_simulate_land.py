@@ -1,15 +1,18 @@
 """The whole workflow on simulated annotators ends with labels for every clip and the event emitted."""
 
+import ast
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from flows.labels_event import announce_landing
 from tasks.annotate.land import LABELS_EVENT, land
 from tasks.annotate.simulate import evaluate, simulate, write_simulation
 
@@ -43,6 +46,21 @@ def test_quality_control_beats_no_quality_control_on_a_mixed_crowd(sim):
     assert acc["wwta"] > 0.9
 
 
+def test_evaluation_compares_every_method_registered_now(sim):
+    """The methods compared are the registry's at the time of the call, one registered late included."""
+    from tasks.annotate.aggregation import AGGREGATORS, MajorityVote
+
+    AGGREGATORS.register("first_vote")(lambda labels, cfg: MajorityVote(labels=labels))
+    try:
+        acc = evaluate(sim)
+    finally:
+        AGGREGATORS._factories.pop("first_vote")
+    assert set(acc.index) == {
+        f"{m}{qc}" for m in [*AGGREGATORS.names(), "first_vote"] for qc in ("", "_no_qc")
+    }
+    assert acc["first_vote"] == acc["majority"]
+
+
 def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path):
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
@@ -54,7 +72,9 @@ def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path)
     EventsWorker.set_client_override(AssertingEventsClient)
     try:
         with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-            result = land(catalog, sim.cfg, RunContext.create({}, run_id="labels-sim"), sim.batch_id)
+            result = announce_landing(
+                land(catalog, sim.cfg, RunContext.create({}, run_id="labels-sim"), sim.batch_id)
+            )
             EventsWorker.drain_all()
         events = [e for client in AssertingEventsClient.all for e in client.events]
     finally:
@@ -84,22 +104,55 @@ def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path)
     assert len(catalog.read("labels")) == len(labels)
 
 
-def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path):
+def land_in_a_fresh_interpreter(sim, tmp_path, then: str, env=None) -> list[str]:
+    """Land the simulated batch as ``r`` in a new Python process, run ``then``; the words it printed."""
     catalog = Catalog(tmp_path / "catalog")
     write_simulation(catalog, sim, RunContext.create({}, run_id=sim.batch_id))
     code = (
-        "from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
-        "from tasks.annotate.package import AnnotateConfig; from tasks.annotate.land import land;"
+        "import sys; from data_catalog.io import Catalog; from data_catalog.lineage import RunContext;"
+        "from tasks.annotate.config import AnnotateConfig; from tasks.annotate.land import land;"
         f"r = land(Catalog({str(catalog.root)!r}), AnnotateConfig(), RunContext.create({{}}, run_id='l1'));"
-        "print(len(r.aggregation.labels), r.event.sent)"
+        + then
     )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_landing_without_a_prefect_server_neither_fails_nor_hangs(sim, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
     start = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [str(sim.truth.size), "False"]
+    announce = "from flows.labels_event import announce_landing; r = announce_landing(r);"
+    printed = land_in_a_fresh_interpreter(
+        sim, tmp_path, announce + "print(len(r.aggregation.labels), r.event.sent)", env
+    )
+    assert printed == [str(sim.truth.size), "False"]
     assert time.monotonic() - start < 30
+
+
+def test_landing_builds_the_event_and_leaves_sending_it_to_the_flow(sim, tmp_path):
+    show = "e = r.event; print(e.event, e.resource['prefect.resource.id'], e.sent, 'prefect' in sys.modules)"
+    # built for run l1, not sent, and Prefect never imported
+    assert land_in_a_fresh_interpreter(sim, tmp_path, show) == [
+        LABELS_EVENT,
+        "ferv.labels.l1",
+        "False",
+        "False",
+    ]
+
+
+def test_no_task_module_imports_prefect():
+    """Talking to Prefect (events included) is the flows' business: tasks/ stays plain functions."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in sorted((root / "tasks").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "prefect"]
+    assert not offenders
 
 
 def test_landing_an_unknown_batch_is_a_clear_error(tmp_path):

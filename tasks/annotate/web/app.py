@@ -3,8 +3,9 @@
 One page (``static/``) and a JSON API. An annotator logs in with their token, which starts a login session
 carried by a cookie (``auth.py``), or sends the token as ``Authorization: Bearer``; crowd annotators (CA)
 label group copies, professional researchers (PR) label gold items, review scored copies and relabel
-rejected ones (``service.py`` has the workflow). A CA never sees gold flags, gold labels, other annotators'
-answers or PR endpoints, and cannot tell a task that does not exist from one that is not theirs.
+rejected ones (``service/`` has the workflow). A CA never sees gold flags, gold labels, other annotators'
+answers or PR endpoints, and cannot tell a task that does not exist from one that is not theirs: every
+route answers with a typed view (``service/views.py``), so no field outside the caller's view goes out.
 
 Under abuse (``settings.py`` has the knobs): bodies are capped, nothing a client sent is echoed back, every
 response carries the security headers, cookie-authenticated writes must come from the server's own Origin,
@@ -26,11 +27,24 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 from tasks.annotate.web import auth, service
 from tasks.annotate.web.db import Database, Task, open_database
 from tasks.annotate.web.guard import Guard
 from tasks.annotate.web.service import Identity, WorkflowError
+from tasks.annotate.web.service.views import (
+    AnswerReceipt,
+    AssignmentSummary,
+    FeedbackView,
+    LoggedOut,
+    Me,
+    MyAnswer,
+    NextItem,
+    ReviewItem,
+    ReviewView,
+    StatusView,
+    Vocabulary,
+)
 from tasks.annotate.web.settings import ServerSettings
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -166,7 +180,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.post("/api/login")
-    def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+    def login(body: LoginBody, request: Request, response: Response) -> Me:
         """Start a login session for an annotator token (not a session token); the cookie carries it."""
         check_origin(request, required=False)
         with database().session() as s:
@@ -182,7 +196,7 @@ def create_app(
         return _me(who)
 
     @app.post("/api/logout")
-    def logout(request: Request, response: Response) -> dict[str, bool]:
+    def logout(request: Request, response: Response) -> LoggedOut:
         """End the cookie's login session on the server (the cookie alone would stay valid otherwise)."""
         token, from_cookie = token_of(request)
         if from_cookie and token:
@@ -190,31 +204,31 @@ def create_app(
         with database().session() as s:
             ended = auth.end_session(s, token)
         response.delete_cookie(COOKIE)
-        return {"ok": True, "ended": ended}
+        return LoggedOut(ok=True, ended=ended)
 
-    def _me(who: Identity) -> dict[str, Any]:
-        return {"id": who.id, "name": who.name, "role": who.role, "queues": list(service.QUEUES[who.role])}
+    def _me(who: Identity) -> Me:
+        return Me(id=who.id, name=who.name, role=who.role, queues=list(service.QUEUES[who.role]))
 
     @app.get("/api/me")
-    def me(who: Who) -> dict[str, Any]:
+    def me(who: Who) -> Me:
         return _me(who)
 
     @app.get("/api/feedback")
-    def feedback(who: Who) -> list[dict[str, Any]]:
+    def feedback(who: Who) -> list[FeedbackView]:
         """PR feedback on the caller's own copies."""
         with database().read() as s:
             return service.feedback_for(s, who)
 
     @app.get("/api/vocabulary")
-    def vocabulary(_who: Who) -> dict[str, Any]:
+    def vocabulary(_who: Who) -> Vocabulary:
         return service.vocabulary()
 
     @app.get("/api/next")
-    def next_item(who: Who, queue: Annotated[str, Query(max_length=20)] = "label") -> dict[str, Any]:
-        return {"item": database().read_or_write(lambda s: service.next_item(s, who, queue))}
+    def next_item(who: Who, queue: Annotated[str, Query(max_length=20)] = "label") -> NextItem:
+        return NextItem(item=database().read_or_write(lambda s: service.next_item(s, who, queue)))
 
     @app.post("/api/answers")
-    def answer(body: AnswerBody, who: Who, response: Response) -> dict[str, Any]:
+    def answer(body: AnswerBody, who: Who, response: Response) -> AnswerReceipt:
         try:
             with database().session() as s:
                 out = service.submit_answer(s, who, body.task_id, body.word, body.time_spent_s, cfg)
@@ -224,10 +238,10 @@ def create_app(
             with database().session() as s:
                 out = service.submit_answer(s, who, body.task_id, body.word, body.time_spent_s, cfg)
         response.status_code = 201 if out.created else 200
-        return {"answer_id": out.answer_id, "created": out.created, "copy_state": out.copy_state}
+        return out
 
     @app.get("/api/answers/mine")
-    def mine(who: Who) -> list[dict[str, Any]]:
+    def mine(who: Who) -> list[MyAnswer]:
         with database().read() as s:
             return service.my_answers(s, who)
 
@@ -244,22 +258,22 @@ def create_app(
         return FileResponse(path, media_type="video/mp4")
 
     @app.get("/api/pr/reviews")
-    def reviews(_who: PR) -> list[dict[str, Any]]:
+    def reviews(_who: PR) -> list[ReviewView]:
         with database().read() as s:
             return service.review_queue(s)
 
     @app.post("/api/pr/reviews/{assignment_id}")
-    def review(assignment_id: AssignmentId, body: ReviewBody, who: PR) -> dict[str, Any]:
+    def review(assignment_id: AssignmentId, body: ReviewBody, who: PR) -> AssignmentSummary:
         with database().session() as s:
             return service.decide(s, who, assignment_id, body.decision, body.feedback, cfg)
 
     @app.get("/api/pr/assignments/{assignment_id}/answers")
-    def assignment_answers(assignment_id: AssignmentId, _who: PR) -> list[dict[str, Any]]:
+    def assignment_answers(assignment_id: AssignmentId, _who: PR) -> list[ReviewItem]:
         with database().read() as s:
             return service.copy_answers(s, assignment_id)
 
     @app.get("/api/pr/status")
-    def pr_status(_who: PR) -> dict[str, Any]:
+    def pr_status(_who: PR) -> StatusView:
         with database().read() as s:
             return service.status(s)
 

@@ -17,7 +17,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tasks.annotate.web.db import Annotator, LoginSession, hash_token, new_token, utcnow
-from tasks.annotate.web.service import Identity, NotFound
+from tasks.annotate.web.service.annotators import Identity
+from tasks.annotate.web.service.errors import NotFound
 from tasks.annotate.web.settings import ServerSettings
 
 #: Longer strings are never a token: refused before hashing.

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
-from tasks.annotate.package import AnnotateConfig
+from tasks.annotate.config import AnnotateConfig
 
 SCENE = "Talkshow"
 BATCH = "b0001"

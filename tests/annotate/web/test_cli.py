@@ -32,7 +32,7 @@ def ferv(root: Path, *args: str):
 
 def test_add_load_label_and_export_from_the_command_line(project):
     from data_catalog.io import Catalog
-    from tasks.annotate.package import AnnotateConfig
+    from tasks.annotate.config import AnnotateConfig
     from tasks.annotate.web import auth, service
     from tasks.annotate.web.db import open_database
     from tasks.annotate.web.settings import ServerSettings
@@ -53,10 +53,10 @@ def test_add_load_label_and_export_from_the_command_line(project):
     with db.session() as s:
         pr = auth.authenticate(s, tokens["pr1"], ServerSettings())
         while item := service.next_item(s, pr, "gold"):
-            service.submit_answer(s, pr, item["task_id"], "shock", 1.0, cfg)
+            service.submit_answer(s, pr, item.task_id, "shock", 1.0, cfg)
         ca = auth.authenticate(s, tokens["ca1"], ServerSettings())
         item = service.next_item(s, ca, "label")
-        service.submit_answer(s, ca, item["task_id"], "pride", 2.0, cfg)
+        service.submit_answer(s, ca, item.task_id, "pride", 2.0, cfg)
     db.dispose()
     r = ferv(project, "export-answers")
     assert r.exit_code == 0, r.output
@@ -108,9 +108,10 @@ def test_an_all_pass_copy_exports_with_a_defined_score(project):
     """A CA who answers PASS throughout gets UA with score 0 (it was NaN, stored as NULL, and the export
     then failed half-way, after writing the answers)."""
     from data_catalog.io import Catalog
-    from tasks.annotate.package import AnnotateConfig
-    from tasks.annotate.web import service
+    from tasks.annotate.config import AnnotateConfig
+    from tasks.annotate.web import auth, service
     from tasks.annotate.web.db import open_database
+    from tasks.annotate.web.settings import ServerSettings
 
     tokens = {}
     for name, role in (("ca1", "CA"), ("pr1", "PR")):
@@ -120,13 +121,13 @@ def test_an_all_pass_copy_exports_with_a_defined_score(project):
     cfg = AnnotateConfig(group_size=4, gold_fraction=0.5)
     db = open_database(f"sqlite:///{project / 'annotate.db'}", migrate=False)
     with db.session() as s:
-        pr = service.authenticate(s, tokens["pr1"])
+        pr = auth.authenticate(s, tokens["pr1"], ServerSettings())
         while item := service.next_item(s, pr, "gold"):
-            service.submit_answer(s, pr, item["task_id"], "shock", 1.0, cfg)
-        ca = service.authenticate(s, tokens["ca1"])
+            service.submit_answer(s, pr, item.task_id, "shock", 1.0, cfg)
+        ca = auth.authenticate(s, tokens["ca1"], ServerSettings())
         n = 0
         while (item := service.next_item(s, ca, "label")) and n < 4:
-            service.submit_answer(s, ca, item["task_id"], "PASS", 1.0, cfg)
+            service.submit_answer(s, ca, item.task_id, "PASS", 1.0, cfg)
             n += 1
     db.dispose()
     r = ferv(project, "export-answers")

@@ -173,7 +173,7 @@ def test_pr_reviews_a_copy_and_the_ca_sees_the_feedback(site, page):
         ca = auth.authenticate(s, tokens["CA"], ServerSettings())
         for _ in range(4):
             item = service.next_item(s, ca, "label")
-            service.submit_answer(s, ca, item["task_id"], "sadness", 2.0, TEST_CFG)
+            service.submit_answer(s, ca, item.task_id, "sadness", 2.0, TEST_CFG)
     log_in(page, base, tokens["PR"])
     page.wait_for_selector("nav button[data-queue=review]")
     page.wait_for_selector("#empty:not([hidden])")  # the gold queue is empty: all gold items are labelled
