@@ -25,9 +25,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
-from data_catalog.formats.ferv39k_release import release_prior, release_scene_sizes
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from data_catalog.release_counts import release_prior, release_scene_sizes
 from data_catalog.section import Section
 from keywords.taxonomy import load_taxonomy
 
