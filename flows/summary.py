@@ -52,7 +52,7 @@ from selections where run_id = $run group by 1 order by 1
 
 
 def _md(df: pd.DataFrame) -> str:
-    from tasks.subsample import markdown_table
+    from tasks.reporting import markdown_table
 
     return markdown_table(df) if len(df) else "_none_\n"
 

@@ -173,7 +173,8 @@ def render_report(
     """Write Figure 4's charts (``figure4_expressions.png``, ``figure4_durations.png``), their tables
     (``figure4_expressions.csv``, ``figure4_durations.csv``, ``figure4.md``) and, when ``selections`` exist,
     the subsampling report (see :func:`tasks.subsample.write_subsample_report`)."""
-    from tasks.subsample import SubsampleConfig, markdown_table, subsample_summary, write_subsample_report
+    from tasks.reporting import markdown_table
+    from tasks.subsample import SubsampleConfig, subsample_summary, write_subsample_report
 
     stats = figure4_stats(catalog)
     if stats.expressions.empty:

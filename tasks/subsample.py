@@ -30,6 +30,7 @@ from data_catalog.lineage import RunContext
 from data_catalog.release_counts import release_prior, release_scene_sizes
 from data_catalog.section import Section
 from keywords.taxonomy import load_taxonomy
+from tasks.reporting import markdown_table, write_report_text
 
 log = logging.getLogger(__name__)
 
@@ -332,17 +333,6 @@ def subsample_summary(catalog: Catalog, cfg: SubsampleConfig) -> pd.DataFrame:
     return out[columns]
 
 
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A GitHub-flavoured markdown table of ``df`` (no index)."""
-
-    def cell(v: object) -> str:
-        return format(v, floatfmt) if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 def write_subsample_report(summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """``subsample.csv`` / ``subsample.md`` (target vs achieved per class and scene, shortfalls, KL, TV), a
     grouped bar chart ``subsample_target_vs_achieved.png`` and ``subsample_divergence.png``."""
@@ -359,12 +349,12 @@ def write_subsample_report(summary: pd.DataFrame, out_dir: str | Path) -> list[P
         target=("target", "sum"), achieved=("achieved", "sum"), shortfall=("shortfall", "sum"),
         kl=("kl", "first"), tv=("tv", "first"),
     ).reset_index()  # fmt: skip
-    md_path.write_text(
+    write_report_text(
+        md_path,
         "# Prior-matched subsampling (paper, section 3.2)\n\n## Per scene\n\n"
         + markdown_table(per_scene)
         + "\n## Per scene and expression\n\n"
         + markdown_table(summary),
-        encoding="utf-8",
     )
 
     expressions = list(dict.fromkeys(summary["expression"]))

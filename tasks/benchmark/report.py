@@ -23,7 +23,7 @@ import pandas as pd
 
 from data_catalog.io import atomic_write_bytes
 from keywords.taxonomy import load_taxonomy
-from tasks.subsample import markdown_table
+from tasks.reporting import markdown_table, write_report_text
 
 if TYPE_CHECKING:
     from tasks.benchmark.config import BenchmarkConfig
@@ -266,11 +266,6 @@ class BenchmarkReport:
     files: list[Path]
 
 
-def _write_text(path: Path, text: str) -> Path:
-    atomic_write_bytes(path, text.encode())
-    return path
-
-
 def write_reports(
     results: pd.DataFrame, out_dir: str | os.PathLike, cfg: BenchmarkConfig, *, mode: str = "breakdown",
     variant: str | None = None, title: str = "Benchmark",
@@ -282,8 +277,8 @@ def write_reports(
     files: list[Path] = []
     t2 = table2(results, variant, cfg.table_scenes, mode)
     files += [
-        _write_text(out / "table2.csv", t2.to_csv()),
-        _write_text(out / "table2.md", markdown_table(t2.reset_index())),
+        write_report_text(out / "table2.csv", t2.to_csv()),
+        write_report_text(out / "table2.md", markdown_table(t2.reset_index())),
     ]
     parts = [f"# {title}\n", f"## Table 2 ({variant}, {mode}; WAR/UAR %)\n", markdown_table(t2.reset_index())]
     cross = _ok(results[(results["train_setup"] != results["test_setup"]) & (results["variant"] == variant)])
@@ -293,8 +288,8 @@ def write_reports(
         )
         t3 = table3(results, model, variant)
         files += [
-            _write_text(out / "table3.csv", t3.to_csv()),
-            _write_text(out / "table3.md", markdown_table(t3.reset_index())),
+            write_report_text(out / "table3.csv", t3.to_csv()),
+            write_report_text(out / "table3.md", markdown_table(t3.reset_index())),
         ]
         parts += [
             f"## Table 3 (cross-scenario, {model}, {variant}; WAR/UAR %)\n",
@@ -316,5 +311,5 @@ def write_reports(
             markdown_table(failed[["model", "variant", "train_setup", "test_setup", "reason"]]),
         ]
     markdown = "\n".join(parts)
-    files.append(_write_text(out / "benchmark.md", markdown))
+    files.append(write_report_text(out / "benchmark.md", markdown))
     return BenchmarkReport(markdown, files)
