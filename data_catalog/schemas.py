@@ -83,7 +83,7 @@ MEDIA = _manifest(
     _req("video_id", pa.string()),
     _req("scene", pa.string()),
     _req("status", pa.string()),  # one of MEDIA_STATUSES
-    _opt("reason", pa.string()),  # tasks._media.MEDIA_REASONS, e.g. 'not_a_video', 'empty_file', 'too_short'
+    _opt("reason", pa.string()),  # tasks.media.MEDIA_REASONS, e.g. 'not_a_video', 'empty_file', 'too_short'
     _opt("error", pa.string()),
     _opt("path", pa.string()),
     _opt("width", pa.int32()),  # after rotation

@@ -24,7 +24,7 @@ _TAIL_SLACK_FRACTION = 0.05
 @dataclass(frozen=True)
 class VideoCheck:
     ok: bool
-    reason: str | None  # when not ok: one of tasks._media.MEDIA_REASONS (the segment stage's vocabulary)
+    reason: str | None  # when not ok: one of tasks.media.MEDIA_REASONS (the segment stage's vocabulary)
     error: str | None
     duration: float | None
     n_bytes: int
@@ -52,7 +52,7 @@ def check_video(path: Path) -> VideoCheck:
     the first frame, seek near the announced end and decode to the last frame."""
     import av
 
-    from tasks._media import MediaError, check_file, is_still_image, open_container
+    from tasks.media import MediaError, check_file, is_still_image, open_container
 
     path = Path(path)
     try:
