@@ -8,10 +8,10 @@ import pytest
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from data_catalog.schemas import MEDIA_REASONS
 from flows.config import load_config
 from flows.summary import write_summary
 from tasks.crawl.verify import check_video
-from tasks.media import MEDIA_REASONS
 from tasks.segment import STAGE, SegmentConfig, segment_video
 from tests.tasks.crawl.test_stage import run
 from tests.tasks.test_media import BAD_FILE_REASONS, ffmpeg, make_bad_files
