@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from data_catalog.io import atomic_write_bytes
 from keywords.taxonomy import load_taxonomy
-from tasks.reporting import markdown_table, write_report_text
+from tasks.reporting import markdown_table, pyplot, save_figure, write_report_text
 
 if TYPE_CHECKING:
     from tasks.benchmark.config import BenchmarkConfig
@@ -130,25 +129,6 @@ def table3(results: pd.DataFrame, model: str, variant: str) -> pd.DataFrame:
     return frame
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 def _draw_confusion(ax, confusion: np.ndarray, title: str) -> None:
     labels = load_taxonomy().expressions
     cm = np.asarray(confusion, dtype=np.float64).reshape(len(labels), len(labels))
@@ -169,7 +149,7 @@ def _draw_confusion(ax, confusion: np.ndarray, title: str) -> None:
 
 def confusion_figure(rows: pd.DataFrame, path: str | os.PathLike, title: str) -> Path:
     """Row-normalised confusion matrices (Figure 5(b)), one panel per ``results`` row (its ``group``)."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(rows)
     if n == 0:
         raise ValueError(f"{path}: no results rows to draw")
@@ -183,7 +163,7 @@ def confusion_figure(rows: pd.DataFrame, path: str | os.PathLike, title: str) ->
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    return _save(fig, Path(path))
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _empty(ax, text: str) -> None:
@@ -195,7 +175,7 @@ def _empty(ax, text: str) -> None:
 def ablation_figure(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Figure 6 from the results on the All setup: WAR with and without pre-training (left), WAR over the
     number of frames (middle), one- vs two-stream per scene (right). A panel without runs says so."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = _ok(results)
     rows = rows[(rows["train_setup"] == ALL) & (rows["test_setup"] == ALL)]
     overall = rows[rows["group"] == OVERALL]
@@ -255,7 +235,7 @@ def ablation_figure(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     right.set_title("scene information", fontsize=9)
     for ax in (left, mid, right):
         ax.set_ylabel("WAR (%)", fontsize=8)
-    return _save(fig, Path(path))
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 @dataclass(frozen=True)
