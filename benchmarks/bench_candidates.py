@@ -5,7 +5,7 @@ On the demo video looped to at least ``--minutes`` of footage, measures in one r
 and for each row (``reference`` is insightface's SCRFD at its fixed 640 x 640, one frame at a time, on the
 CPU: the face filter's detector before it was batched; the others are ``backend:size:batch``)
   (b) face detection alone on the clips' sampled frames (already in memory),
-  (c) stages 2 + 3 as ``tasks.candidates.process_shard`` runs them (segment with decoding ahead, detect,
+  (c) stages 2 + 3 as ``tasks.face_filter.runner.process_shard`` runs them (segment with decoding ahead, detect,
       measure, rules, manifests written),
 and prints frames/s, clips/s, video-seconds/s, c / max(a, b) (1.0: decoding and detection fully overlap,
 nothing else costs), whether the row keeps the same clips as the reference, and the projection for the
@@ -49,7 +49,7 @@ FACE_HEIGHTS = (12, 16, 24, 32, 48, 64)
 
 def looped_video(src: Path, minutes: float, out: Path) -> Path:
     """``src`` repeated (stream copy) until it lasts at least ``minutes``."""
-    from tasks._media import ffmpeg_exe, probe
+    from tasks.media import ffmpeg_exe, probe
 
     loops = math.ceil(minutes * 60 / probe(src).duration)
     cmd = [
@@ -143,8 +143,8 @@ def main() -> None:
     from data_catalog.lineage import RunContext
     from flows.config import load_config
     from models.detectors.backends import resolve_device
-    from tasks._media import iter_decoded, probe
-    from tasks.candidates import process_shard
+    from tasks.face_filter.runner import process_shard
+    from tasks.media import iter_decoded, probe
     from tasks.segment import segment_video
 
     device = resolve_device(args.device)
@@ -190,7 +190,15 @@ def main() -> None:
             shard = {"video_id": "local-bench", "scene": "Interview", "local_path": str(video)}
             clock = Clock()
             refs = process_shard(
-                [shard], "Interview", cfg, ctx, catalog, "0000", detector=detector, progress=False
+                [shard],
+                "Interview",
+                cfg.segment,
+                cfg.face_filter,
+                ctx,
+                catalog,
+                "0000",
+                detector=detector,
+                progress=False,
             )
             c = clock.stop()
             cand = catalog.read("candidates", "Interview", ctx.run_id)

@@ -1,4 +1,4 @@
-"""Cost of encoding frame-exact clip files: ``tasks._media.encode_clip`` against video2dataset.
+"""Cost of encoding frame-exact clip files: ``tasks.media.encode_clip`` against video2dataset.
 
 Stage 2 (paper 3.2) decodes each source once and encodes clip files late, only for the clips selected
 for annotation, one short ffmpeg run per clip. video2dataset's ``ClippingSubsampler(precision="exact")``
@@ -9,7 +9,7 @@ prints the per-clip cost and the ratio.
 
 video2dataset 1.3.0 needs numpy<2 (with pyarrow 17), so it runs in its own virtualenv: ``--v2d-venv DIR``
 (default ``<asset cache>/bench/video2dataset-venv``) is used if it exists and created there with pip
-otherwise. Both sides use the same ffmpeg binary (``tasks._media.ffmpeg_exe``), put first on PATH for
+otherwise. Both sides use the same ffmpeg binary (``tasks.media.ffmpeg_exe``), put first on PATH for
 video2dataset, which calls plain ``ffmpeg``.
 
     .venv/bin/python benchmarks/bench_clip_encoding.py [--v2d-venv DIR] [--n-clips 50] [--keep DIR]
@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from data_catalog.assets import asset_path
 from flows.config import default_cache_dir
-from tasks._media import count_frames, encode_clip, ffmpeg_exe, probe
+from tasks.media import count_frames, encode_clip, ffmpeg_exe, probe
 from tasks.segment import SegmentConfig, segment_video
 
 V2D_REQUIREMENTS = ["video2dataset==1.3.0", "numpy<2", "pyarrow==17.0.0"]

@@ -24,9 +24,9 @@ def plain(footage: Path, root: Path) -> None:
     from flows.build_candidates import build_config_json, build_run_id, resolve, shards_of
     from flows.demo import DEMO_SCENE as scene
     from flows.summary import write_summary
-    from tasks.candidates import finalize_scene, process_shard
     from tasks.crawl.stage import download_selected, plan_crawl
-    from tasks.materialize import materialize_scene
+    from tasks.encode_clips import encode_selected_clips
+    from tasks.face_filter.runner import finalize_scene, process_shard
     from tasks.refine import refine_scene
     from tasks.subsample import subsample_scene
 
@@ -40,11 +40,14 @@ def plain(footage: Path, root: Path) -> None:
     rows = videos[videos["status"] == "downloaded"][["video_id", "scene", "local_path"]].to_dict("records")
     ctx = RunContext.create(config_json, run_id=build_run_id(scene, cfg, [r["video_id"] for r in rows]))
     for name, vs in shards_of(rows, cfg.distribution.shard_size).items():
-        process_shard(vs, scene, cfg, ctx, catalog, name, progress=False)
-    finalize_scene(scene, cfg, ctx, catalog, progress=False)
+        process_shard(vs, scene, cfg.segment, cfg.face_filter, ctx, catalog, name, progress=False)
+    finalize_scene(
+        scene, cfg.face_filter, ctx, catalog, target=cfg.subsample.target_for(scene),
+        crops_dir=cfg.storage.crops_dir, progress=False,
+    )  # fmt: skip
     refine_scene(scene, cfg.refine, ctx, catalog, input_run_id=ctx.run_id)
     subsample_scene(scene, cfg.subsample, ctx, catalog, input_run_id=ctx.run_id)
-    materialize_scene(scene, ctx, catalog, cfg.storage.clips_dir, progress=False)
+    encode_selected_clips(scene, ctx, catalog, cfg.storage.clips_dir, progress=False)
     write_summary(scene, cfg, ctx, catalog)
 
 

@@ -21,6 +21,26 @@ VIDEO_STATUSES = ("discovered", "not_selected", "selected", "downloaded", "faile
 #: Status values of a ``media`` row (the segment stage's probe of a downloaded file).
 MEDIA_STATUSES = ("ok", "failed")
 
+#: Why an input video cannot be used: the one ``reason`` vocabulary for unreadable media, shared by the
+#: crawl's check of a download (a failed ``videos`` row) and the segment stage's probe (a ``media`` row),
+#: so the same bad file gets the same reason in both manifests. The last three are reasons of an ``ok``
+#: ``media`` row: the video reads, but yields no clip or stops decoding part-way. Besides these, a failed
+#: ``media`` row may say ``not_downloaded`` (the video has no local file) or ``face_filter_error``
+#: (detection failed on it).
+MEDIA_REASONS = {
+    "missing_file": "no such file (or a broken symlink)",
+    "not_a_file": "a directory, FIFO, socket, device or symlink loop where a video file was expected",
+    "empty_file": "the file is empty (0 bytes)",
+    "not_a_video": "not a media file, or a still image",
+    "truncated": "a known container cut short",
+    "no_video_stream": "a media file without a video stream (audio only)",
+    "undecodable": "the video stream does not decode",
+    "no_frames": "the video stream holds no frames",
+    "too_short": "readable, but shorter than one clip (segment.min_len)",
+    "no_clip_fits": "readable, but shot cuts leave no span as long as one clip",
+    "decode_error": "decoding stopped part-way; the clips before the fault are kept",
+}
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -65,9 +85,9 @@ VIDEOS = _manifest(
     _req("scene", pa.string()),
     _req("scenario", pa.string()),
     _req("status", pa.string()),  # one of VIDEO_STATUSES
-    _opt(
-        "reason", pa.string()
-    ),  # snake_case, why not_selected or failed, e.g. 'over_scene_target', 'http_404'
+    # snake_case, why not_selected or failed, e.g. 'over_scene_target', 'http_404'; a download that is
+    # not a usable video: one of MEDIA_REASONS
+    _opt("reason", pa.string()),
     _opt("error", pa.string()),
     _opt("local_path", pa.string()),
     _opt("bytes", pa.int64()),
@@ -83,7 +103,7 @@ MEDIA = _manifest(
     _req("video_id", pa.string()),
     _req("scene", pa.string()),
     _req("status", pa.string()),  # one of MEDIA_STATUSES
-    _opt("reason", pa.string()),  # tasks._media.MEDIA_REASONS, e.g. 'not_a_video', 'empty_file', 'too_short'
+    _opt("reason", pa.string()),  # one of MEDIA_REASONS, or 'not_downloaded' / 'face_filter_error'
     _opt("error", pa.string()),
     _opt("path", pa.string()),
     _opt("width", pa.int32()),  # after rotation

@@ -34,8 +34,8 @@ from flows.config import PipelineConfig, load_config
 from flows.crawl import download_task, plan_task
 from flows.runners import gpu_stage, task_runner
 from flows.summary import write_summary
-from tasks.candidates import finalize_scene, process_shard, reuse_earlier
-from tasks.materialize import materialize_scene
+from tasks.encode_clips import encode_selected_clips
+from tasks.face_filter.runner import finalize_scene, process_shard, reuse_earlier
 from tasks.refine import refine_scene
 from tasks.subsample import subsample_scene
 
@@ -44,7 +44,7 @@ shard_task = task(process_shard, name="segment-and-filter", cache_policy=NO_CACH
 finalize_task = task(finalize_scene, name="rank-and-crop", cache_policy=NO_CACHE)
 refine_task = task(refine_scene, name="refine", cache_policy=NO_CACHE)
 subsample_task = task(subsample_scene, name="subsample", cache_policy=NO_CACHE)
-materialize_task = task(materialize_scene, name="encode-selected", cache_policy=NO_CACHE)
+encode_task = task(encode_selected_clips, name="encode-selected", cache_policy=NO_CACHE)
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,17 @@ def build_candidates(
 
     with task_runner(cfg.distribution) as runner:
         futures = [
-            runner.submit(shard_task, {"videos": vs, "scene": scene, "cfg": cfg, "ctx": ctx,
-                                       "catalog": catalog, "shard": name, "progress": False})
+            runner.submit(shard_task, {"videos": vs, "scene": scene, "segment": cfg.segment,
+                                       "face_filter": cfg.face_filter, "ctx": ctx, "catalog": catalog,
+                                       "shard": name, "progress": False})
             for name, vs in shards.items()
         ]  # fmt: skip
         for f in futures:
             f.result()
-        finalize_task(scene, cfg, ctx, catalog, progress=False)
+        finalize_task(
+            scene, cfg.face_filter, ctx, catalog, target=cfg.subsample.target_for(scene),
+            crops_dir=cfg.storage.crops_dir, progress=False,
+        )  # fmt: skip
         with gpu_stage(cfg.distribution):
             refine = runner.submit(
                 refine_task,
@@ -189,7 +193,7 @@ def build_candidates(
             )
         refine.result()
     subsample_task(scene, cfg.subsample, ctx, catalog, input_run_id=ctx.run_id)
-    materialize_task(scene, ctx, catalog, cfg.storage.clips_dir, progress=False)
+    encode_task(scene, ctx, catalog, cfg.storage.clips_dir, progress=False)
     summary = write_summary(scene, cfg, ctx, catalog)
     log.info("%s: summary written to %s", scene, summary)
     return BuildResult(scene, ctx.run_id, len(rows), len(shards), str(summary))

@@ -14,7 +14,7 @@ every other command reads, so a user changes a scene's cron in one YAML file and
 
 Re-crawls are incremental: the crawl skips videos it has seen (by id and URL), and build-candidates carries
 over the segmentation and face detection of videos an earlier run with the same config processed, so only
-new videos are decoded and detected (tasks/candidates.py, ``reuse_earlier``).
+new videos are decoded and detected (tasks/face_filter/runner.py, ``reuse_earlier``).
 
 The benchmark deployment carries a deployment trigger (Prefect creates the automation with it): on each
 ``ferv.labels.landed`` event it runs on the labels manifest the event's resource names (catalog root and

@@ -52,7 +52,7 @@ from selections where run_id = $run group by 1 order by 1
 
 
 def _md(df: pd.DataFrame) -> str:
-    from tasks.subsample import markdown_table
+    from tasks.reporting import markdown_table
 
     return markdown_table(df) if len(df) else "_none_\n"
 
@@ -65,18 +65,14 @@ def _one_line(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _bar(df: pd.DataFrame, x: str, ys: list[str], title: str, path: Path) -> None:
-    import matplotlib
+    from tasks.reporting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(df) + 2), 3.5))
+    fig, ax = pyplot().subplots(figsize=(max(5, 0.8 * len(df) + 2), 3.5))
     df.set_index(x)[ys].plot.bar(ax=ax, rot=30)
     ax.set_title(title)
     ax.set_xlabel("")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_summary(scene: str, cfg: PipelineConfig, ctx: RunContext, catalog: Catalog) -> Path:

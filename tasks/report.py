@@ -121,11 +121,11 @@ def duration_table(stats: Figure4Stats) -> pd.DataFrame:
 
 
 def _plot_expressions(stats: Figure4Stats, path: Path) -> None:
-    import matplotlib
     import numpy as np
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tasks.reporting import pyplot, save_figure
+
+    plt = pyplot()
 
     counts = stats.expressions
     fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(counts) + 3), 5))
@@ -142,15 +142,13 @@ def _plot_expressions(stats: Figure4Stats, path: Path) -> None:
     )
     ax.legend(fontsize=8, ncols=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _plot_durations(stats: Figure4Stats, path: Path) -> None:
-    import matplotlib
+    from tasks.reporting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     scenes = list(stats.expressions.index)
     data = [stats.durations.loc[stats.durations["scene"] == s, "duration"].to_numpy() for s in scenes]
@@ -163,8 +161,7 @@ def _plot_durations(stats: Figure4Stats, path: Path) -> None:
     ax.set_ylabel("clip duration (s)")
     ax.set_title("Clip duration per scene")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def render_report(
@@ -173,7 +170,8 @@ def render_report(
     """Write Figure 4's charts (``figure4_expressions.png``, ``figure4_durations.png``), their tables
     (``figure4_expressions.csv``, ``figure4_durations.csv``, ``figure4.md``) and, when ``selections`` exist,
     the subsampling report (see :func:`tasks.subsample.write_subsample_report`)."""
-    from tasks.subsample import SubsampleConfig, markdown_table, subsample_summary, write_subsample_report
+    from tasks.reporting import markdown_table
+    from tasks.subsample import SubsampleConfig, subsample_summary, write_subsample_report
 
     stats = figure4_stats(catalog)
     if stats.expressions.empty:

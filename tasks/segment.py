@@ -7,7 +7,7 @@ with a stable hash, so a rerun gives the same clips. A clip is exactly the frame
 PySceneDetect's content detector on tiny frames. While a clip is open its frames are kept at ``max_side``;
 when it closes, ``n_sample_frames`` uniformly spaced frames go out with it for the face filter, so
 segmentation and face detection share one decode pass. Clip files are encoded later, on request
-(:func:`tasks._media.encode_clip`).
+(:func:`tasks.media.encode_clip`).
 
 Coverage: by default clips tile the whole video (``gap_min = gap_max = 0``). Decoding is paid for the
 whole video anyway, and the face filter keeps only a fraction of clips while it must be able to choose
@@ -25,8 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -34,14 +33,11 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from data_catalog.section import Section
-from tasks._media import Frame, FrameConverter, MediaError, MediaInfo, iter_decoded, probe
+from tasks.media import Frame, FrameConverter, MediaError, MediaInfo, iter_decoded, probe
 
 if TYPE_CHECKING:
     import av
-    import pandas as pd
 
-    from data_catalog.io import Catalog, PartRef
-    from data_catalog.lineage import RunContext
 
 STAGE = "segment"
 
@@ -283,54 +279,3 @@ def _lay_clips(
                 f"{path}: {media['n_shots']} shots in {info.duration:.2f} s; none leaves a clip of "
                 f"min_len {cfg.min_len:g} s"
             )
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
-
-
-def part_name(video_id: str) -> str:
-    """A catalog part name for one video: its id where that is path-safe, else a readable hash."""
-    safe = _UNSAFE.sub("_", video_id)
-    if safe == video_id and safe[:1].isalnum():
-        return safe
-    return f"v{hashlib.sha256(video_id.encode()).hexdigest()[:12]}-{safe[:40]}"
-
-
-def segment_videos(
-    videos: pd.DataFrame | Iterable[dict],
-    catalog: Catalog,
-    ctx: RunContext,
-    cfg: SegmentConfig,
-    *,
-    on_clip: Callable[[ClipSample], None] | None = None,
-    progress: bool = True,
-) -> list[PartRef]:
-    """Segment downloaded videos (rows of the ``videos`` manifest with ``local_path``) into the ``clips``
-    and ``media`` manifests, one part per video. The media part is written last and marks the video done,
-    so a rerun skips finished videos and duplicates nothing. ``on_clip`` sees every clip with its sampled
-    frames while the video is decoded (the face filter's hook: one decode pass for both stages)."""
-    from tqdm.auto import tqdm
-
-    rows = videos.to_dict("records") if hasattr(videos, "to_dict") else list(videos)
-    rows = [r for r in rows if r.get("status") in (None, "downloaded") and r.get("local_path")]
-    refs: list[PartRef] = []
-    for row in tqdm(rows, desc="segment", unit="video", disable=not progress):
-        scene, part = row["scene"], part_name(row["video_id"])
-        if catalog.has_part("media", scene, ctx.run_id, part):
-            continue
-        seg = segment_video(row["local_path"], row["video_id"], scene, cfg)
-        clips = []
-        for sample in seg.clips:
-            if on_clip is not None:
-                on_clip(sample)
-            clips.append(sample.clip)
-        lineage = ctx.lineage(STAGE)
-        refs.append(
-            catalog.write(
-                "clips", [{**c, **lineage} for c in clips], scene=scene, run_id=ctx.run_id, part=part
-            )
-        )
-        refs.append(
-            catalog.write("media", [{**seg.media, **lineage}], scene=scene, run_id=ctx.run_id, part=part)
-        )
-    return refs

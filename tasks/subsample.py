@@ -25,11 +25,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
-from data_catalog.formats.ferv39k_release import release_prior, release_scene_sizes
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from data_catalog.release_counts import release_prior, release_scene_sizes
 from data_catalog.section import Section
 from keywords.taxonomy import load_taxonomy
+from tasks.reporting import markdown_table, pyplot, save_figure, write_report_text
 
 log = logging.getLogger(__name__)
 
@@ -332,25 +333,10 @@ def subsample_summary(catalog: Catalog, cfg: SubsampleConfig) -> pd.DataFrame:
     return out[columns]
 
 
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A GitHub-flavoured markdown table of ``df`` (no index)."""
-
-    def cell(v: object) -> str:
-        return format(v, floatfmt) if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
 def write_subsample_report(summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """``subsample.csv`` / ``subsample.md`` (target vs achieved per class and scene, shortfalls, KL, TV), a
     grouped bar chart ``subsample_target_vs_achieved.png`` and ``subsample_divergence.png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "subsample.csv", out / "subsample.md"
@@ -359,12 +345,12 @@ def write_subsample_report(summary: pd.DataFrame, out_dir: str | Path) -> list[P
         target=("target", "sum"), achieved=("achieved", "sum"), shortfall=("shortfall", "sum"),
         kl=("kl", "first"), tv=("tv", "first"),
     ).reset_index()  # fmt: skip
-    md_path.write_text(
+    write_report_text(
+        md_path,
         "# Prior-matched subsampling (paper, section 3.2)\n\n## Per scene\n\n"
         + markdown_table(per_scene)
         + "\n## Per scene and expression\n\n"
         + markdown_table(summary),
-        encoding="utf-8",
     )
 
     expressions = list(dict.fromkeys(summary["expression"]))
@@ -385,9 +371,7 @@ def write_subsample_report(summary: pd.DataFrame, out_dir: str | Path) -> list[P
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("Selected clips per predicted expression: target vs achieved")
     fig.tight_layout()
-    bars = out / "subsample_target_vs_achieved.png"
-    fig.savefig(bars, dpi=100)
-    plt.close(fig)
+    bars = save_figure(fig, out / "subsample_target_vs_achieved.png")
 
     fig, (ax_kl, ax_tv) = plt.subplots(1, 2, figsize=(max(8, 0.45 * len(per_scene) * 2), 4))
     pos = np.arange(len(per_scene))
@@ -398,7 +382,5 @@ def write_subsample_report(summary: pd.DataFrame, out_dir: str | Path) -> list[P
     for ax in (ax_kl, ax_tv):
         ax.set_xticks(pos, per_scene["scene"], rotation=70, fontsize=7)
     fig.tight_layout()
-    div = out / "subsample_divergence.png"
-    fig.savefig(div, dpi=100)
-    plt.close(fig)
+    div = save_figure(fig, out / "subsample_divergence.png")
     return [csv_path, md_path, bars, div]

@@ -15,7 +15,8 @@ DFER-CLIP reads the three-column ``FERV39K_{train,test}.txt`` (path, number of f
 names those projects give them. Label indices follow :data:`BENCHMARK_LABEL_ORDER` (DFEW's order), not this
 project's ``keywords/emotions.yaml`` order. ``<clip>`` is the release's own folder name for a clip imported
 from a release (so results keyed on official paths match), else the clip id.
-The reference counts of the release ship as ``data_catalog/reference/ferv39k_release_counts.csv``.
+The reference counts of the release are :mod:`data_catalog.release_counts`; the 80/20 split is
+:mod:`data_catalog.stratified_split`.
 
     >>> export_release(Catalog(root / "catalog"), "out/FERV39k", seed=0)        # doctest: +SKIP
     >>> import_release("downloads/FERV39k", Catalog(root / "catalog"), ctx)     # doctest: +SKIP
@@ -23,21 +24,15 @@ The reference counts of the release ship as ``data_catalog/reference/ferv39k_rel
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import io
 import logging
-import math
 import os
 import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -46,6 +41,7 @@ from data_catalog.io import Catalog, PartRef, atomic_write_bytes
 from data_catalog.lineage import RunContext
 from data_catalog.provenance import licence_filter, provenance
 from data_catalog.schemas import get_manifest
+from data_catalog.stratified_split import stratified_split
 from keywords.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -61,68 +57,6 @@ LINK_MODES = ("hardlink", "copy")
 #: Where imported rows go: a fixed part name, so importing the same release again replaces its rows.
 IMPORT_PART = "ferv39k"
 SOURCE = "ferv39k"
-
-
-# --- reference counts of the public release ------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _release_counts() -> pd.DataFrame:
-    ref = resources.files("data_catalog") / "reference" / "ferv39k_release_counts.csv"
-    return pd.read_csv(io.StringIO(ref.read_text(encoding="utf-8")))
-
-
-def release_counts() -> pd.DataFrame:
-    """Clips per scene, split and expression of the public release (38,935 clips): one row per
-    (scene, split), one column per expression, and ``total``."""
-    return _release_counts().copy()
-
-
-def release_prior(scene: str | None = None, split: str = "test") -> dict[str, float]:
-    """The release's realised expression distribution, in ``emotions.yaml`` order: overall, or of one
-    scene; over the ``'train'``, ``'test'`` or ``'all'`` clips."""
-    counts = release_counts()
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"unknown split {split!r}; use 'train', 'test' or 'all'")
-    if split != "all":
-        counts = counts[counts["split"] == split]
-    if scene is not None:
-        if scene not in set(counts["scene"]):
-            raise ValueError(
-                f"scene {scene!r} is not in the FERV39k release; its scenes: {', '.join(release_scenes())}"
-            )
-        counts = counts[counts["scene"] == scene]
-    expressions = load_taxonomy().expressions
-    totals = counts[list(expressions)].sum()
-    return {e: float(totals[e] / totals.sum()) for e in expressions}
-
-
-def release_scenes() -> list[str]:
-    return sorted(set(release_counts()["scene"]))
-
-
-def release_scene_sizes() -> dict[str, int]:
-    """Clips per scene in the release (train + test): the default per-scene target size."""
-    return {str(k): int(v) for k, v in release_counts().groupby("scene")["total"].sum().items()}
-
-
-# --- the 80/20 split -------------------------------------------------------------------------------------
-
-
-def stratified_split(labels: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> pd.Series:
-    """``'train'``/``'test'`` per row of ``labels`` (columns ``clip_id``, ``scene``, ``label``): within each
-    (scene, label) group, a seeded shuffle puts ``round(n * test_fraction)`` clips in test, so every scene,
-    scenario and the whole set are split 80/20 per class (paper, section 4.1). Order of rows is irrelevant."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    out = pd.Series("train", index=labels.index, dtype=object)
-    for (scene, label), group in labels.groupby(["scene", "label"], sort=True):
-        ids = group.sort_values("clip_id")
-        key = hashlib.sha256(f"{seed}/{scene}/{label}".encode()).digest()[:8]
-        rng = np.random.default_rng(int.from_bytes(key, "little"))
-        n_test = math.floor(len(ids) * test_fraction + 0.5)
-        out.loc[ids.index[rng.permutation(len(ids))[:n_test]]] = "test"
-    return out
 
 
 # --- export ---------------------------------------------------------------------------------------------

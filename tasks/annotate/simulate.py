@@ -30,9 +30,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from data_catalog.formats.ferv39k_release import release_prior
 from data_catalog.io import Catalog, PartRef
 from data_catalog.lineage import RunContext
+from data_catalog.release_counts import release_prior
 from keywords.taxonomy import load_taxonomy
 from tasks.annotate.aggregation import AGGREGATORS
 from tasks.annotate.config import AnnotateConfig

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from data_catalog.io import atomic_write_bytes
 from keywords.taxonomy import load_taxonomy
-from tasks.subsample import markdown_table
+from tasks.reporting import markdown_table, pyplot, save_figure, write_report_text
 
 if TYPE_CHECKING:
     from tasks.benchmark.config import BenchmarkConfig
@@ -130,25 +129,6 @@ def table3(results: pd.DataFrame, model: str, variant: str) -> pd.DataFrame:
     return frame
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
 def _draw_confusion(ax, confusion: np.ndarray, title: str) -> None:
     labels = load_taxonomy().expressions
     cm = np.asarray(confusion, dtype=np.float64).reshape(len(labels), len(labels))
@@ -169,7 +149,7 @@ def _draw_confusion(ax, confusion: np.ndarray, title: str) -> None:
 
 def confusion_figure(rows: pd.DataFrame, path: str | os.PathLike, title: str) -> Path:
     """Row-normalised confusion matrices (Figure 5(b)), one panel per ``results`` row (its ``group``)."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(rows)
     if n == 0:
         raise ValueError(f"{path}: no results rows to draw")
@@ -183,7 +163,7 @@ def confusion_figure(rows: pd.DataFrame, path: str | os.PathLike, title: str) ->
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    return _save(fig, Path(path))
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _empty(ax, text: str) -> None:
@@ -195,7 +175,7 @@ def _empty(ax, text: str) -> None:
 def ablation_figure(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Figure 6 from the results on the All setup: WAR with and without pre-training (left), WAR over the
     number of frames (middle), one- vs two-stream per scene (right). A panel without runs says so."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = _ok(results)
     rows = rows[(rows["train_setup"] == ALL) & (rows["test_setup"] == ALL)]
     overall = rows[rows["group"] == OVERALL]
@@ -255,7 +235,7 @@ def ablation_figure(results: pd.DataFrame, path: str | os.PathLike) -> Path:
     right.set_title("scene information", fontsize=9)
     for ax in (left, mid, right):
         ax.set_ylabel("WAR (%)", fontsize=8)
-    return _save(fig, Path(path))
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")
 
 
 @dataclass(frozen=True)
@@ -264,11 +244,6 @@ class BenchmarkReport:
 
     markdown: str
     files: list[Path]
-
-
-def _write_text(path: Path, text: str) -> Path:
-    atomic_write_bytes(path, text.encode())
-    return path
 
 
 def write_reports(
@@ -282,8 +257,8 @@ def write_reports(
     files: list[Path] = []
     t2 = table2(results, variant, cfg.table_scenes, mode)
     files += [
-        _write_text(out / "table2.csv", t2.to_csv()),
-        _write_text(out / "table2.md", markdown_table(t2.reset_index())),
+        write_report_text(out / "table2.csv", t2.to_csv()),
+        write_report_text(out / "table2.md", markdown_table(t2.reset_index())),
     ]
     parts = [f"# {title}\n", f"## Table 2 ({variant}, {mode}; WAR/UAR %)\n", markdown_table(t2.reset_index())]
     cross = _ok(results[(results["train_setup"] != results["test_setup"]) & (results["variant"] == variant)])
@@ -293,8 +268,8 @@ def write_reports(
         )
         t3 = table3(results, model, variant)
         files += [
-            _write_text(out / "table3.csv", t3.to_csv()),
-            _write_text(out / "table3.md", markdown_table(t3.reset_index())),
+            write_report_text(out / "table3.csv", t3.to_csv()),
+            write_report_text(out / "table3.md", markdown_table(t3.reset_index())),
         ]
         parts += [
             f"## Table 3 (cross-scenario, {model}, {variant}; WAR/UAR %)\n",
@@ -316,5 +291,5 @@ def write_reports(
             markdown_table(failed[["model", "variant", "train_setup", "test_setup", "reason"]]),
         ]
     markdown = "\n".join(parts)
-    files.append(_write_text(out / "benchmark.md", markdown))
+    files.append(write_report_text(out / "benchmark.md", markdown))
     return BenchmarkReport(markdown, files)

@@ -3,7 +3,7 @@
 "Video clips of all scenes are randomly shuffled and split into training (80%) and testing (20%) without
 overlapping, which forms 27 kinds of configurations consisting of 22 setups for each scene, 4 setups for
 isolated scenarios and 1 setup for all scenes." The split is drawn once over all clips, stratified by
-(scene, label) and seeded (:func:`data_catalog.formats.ferv39k_release.stratified_split`, the function
+(scene, label) and seeded (:func:`data_catalog.stratified_split.stratified_split`, the function
 ``ferv export`` uses; the benchmark splits only clips that have face crops, so the two agree where every
 labelled clip has crops); every setup is a restriction of it, so a clip keeps its side in every setup and no
 clip is on both sides. As in the paper, the unit is the clip: clips cut from one source video can fall on
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from data_catalog.formats.ferv39k_release import stratified_split
+from data_catalog.stratified_split import stratified_split
 from keywords.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:

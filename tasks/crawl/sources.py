@@ -269,8 +269,8 @@ def _local(source: Source, known_urls: Set[str]) -> list[Candidate]:
     """Every entry of the directory tree named like a video. One that is not a non-empty regular file (a
     directory named ``*.mp4``, a FIFO, a symlink loop, a 0-byte file) is a failed candidate with its reason,
     never opened; the others are probed for their duration."""
-    from tasks._media import MediaError, check_file
     from tasks.crawl.verify import probe_duration
+    from tasks.media import MediaError, check_file
 
     root = Path(source.target).resolve()
     entries = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)

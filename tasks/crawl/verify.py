@@ -24,7 +24,7 @@ _TAIL_SLACK_FRACTION = 0.05
 @dataclass(frozen=True)
 class VideoCheck:
     ok: bool
-    reason: str | None  # when not ok: one of tasks._media.MEDIA_REASONS (the segment stage's vocabulary)
+    reason: str | None  # when not ok: one of data_catalog.schemas.MEDIA_REASONS (as in ``media``)
     error: str | None
     duration: float | None
     n_bytes: int
@@ -52,7 +52,7 @@ def check_video(path: Path) -> VideoCheck:
     the first frame, seek near the announced end and decode to the last frame."""
     import av
 
-    from tasks._media import MediaError, check_file, is_still_image, open_container
+    from tasks.media import MediaError, check_file, is_still_image, open_container
 
     path = Path(path)
     try:
@@ -79,7 +79,7 @@ def check_video(path: Path) -> VideoCheck:
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
-            return bad("not_a_video", f"the first frame cannot be decoded ({exc})", duration)
+            return bad("undecodable", f"the first frame cannot be decoded ({exc})", duration)
         if first is None:
             return bad("no_frames", "the video stream has no decodable frame", duration)
         if duration:

@@ -155,7 +155,7 @@ def write_video_crops(
     Clips whose two folders exist already are skipped. A decoding failure is returned as the ``error`` of
     the clips it left unfinished (their temporary folders are removed), never raised.
     """
-    from tasks._media import MediaError, decode_frames
+    from tasks.media import MediaError, decode_frames
 
     results: dict[str, CropResult] = {}
     todo: list[tuple[CropJob, Path, Path]] = []

@@ -26,7 +26,8 @@ from data_catalog.io import Catalog, atomic_write_bytes
 from data_catalog.provenance import provenance
 from keywords.taxonomy import load_taxonomy
 from tasks.report import Figure4Stats, duration_table, expression_table, figure4_stats
-from tasks.subsample import SubsampleConfig, markdown_table, subsample_summary
+from tasks.reporting import markdown_table
+from tasks.subsample import SubsampleConfig, subsample_summary
 
 CARD_FILE = "card.md"
 FIGURE_FILE = "card_expressions.png"

@@ -30,9 +30,9 @@ def demo_crops(
     """``n_clips`` clips of ``clip_len`` frames spread over ``video``, cropped around the detected face.
     Returns one dict per clip: ``clip_id``, ``position`` (0..1 along the video), ``face_dir``, ``scene_dir``."""
     from models.detectors import create_detector
-    from tasks._media import decode_frames, probe
     from tasks.face_filter.config import CropSettings
     from tasks.face_filter.crops import CropJob, write_video_crops
+    from tasks.media import decode_frames, probe
 
     n = probe(video).n_frames
     starts = np.linspace(0, n - clip_len - 1, n_clips).astype(int)

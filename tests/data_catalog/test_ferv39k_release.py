@@ -8,15 +8,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from data_catalog.formats.ferv39k_release import (
-    BENCHMARK_LABEL_ORDER,
-    export_release,
-    import_release,
-    stratified_split,
-)
+from data_catalog.formats.ferv39k_release import BENCHMARK_LABEL_ORDER, export_release, import_release
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
+from data_catalog.stratified_split import stratified_split
 from flows.cli import app
 
 # (scene, emotion, clip folder, split, frames): folder names repeat across scenes and expressions, as the

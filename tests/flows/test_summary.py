@@ -8,11 +8,11 @@ import pytest
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from data_catalog.schemas import MEDIA_REASONS
 from flows.config import load_config
 from flows.summary import write_summary
-from tasks._media import MEDIA_REASONS
 from tasks.crawl.verify import check_video
-from tasks.segment import SegmentConfig, segment_video, segment_videos
+from tasks.segment import STAGE, SegmentConfig, segment_video
 from tests.tasks.crawl.test_stage import run
 from tests.tasks.test_media import BAD_FILE_REASONS, ffmpeg, make_bad_files
 
@@ -73,7 +73,12 @@ def test_the_summary_lists_every_failed_input_with_its_reason(tmp_path, footage,
         {"video_id": "local-short", "scene": SCENE, "status": "downloaded", "local_path": str(short)}
     )
     videos.append({"video_id": "local-gone", "scene": SCENE, "status": "downloaded", "local_path": str(tmp_path / "gone.mp4")})  # fmt: skip
-    segment_videos(videos, Catalog(cfg.storage.catalog_dir), ctx, cfg.segment, progress=False)
+    catalog = Catalog(cfg.storage.catalog_dir)
+    for video in videos:  # the segment stage's media rows, one part per video
+        seg = segment_video(video["local_path"], video["video_id"], video["scene"], cfg.segment)
+        list(seg.clips)  # the media row is final once the clips are consumed
+        media = [{**seg.media, **ctx.lineage(STAGE)}]
+        catalog.write("media", media, scene=video["scene"], run_id=ctx.run_id, part=video["video_id"])
 
     text = write_summary(SCENE, cfg, ctx, Catalog(cfg.storage.catalog_dir)).read_text()
     section = text.split("## Failed inputs", 1)[1].split("\n## ", 1)[0]

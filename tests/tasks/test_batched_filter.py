@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from flows.config import load_config
 from models.detectors import create_detector
-from tasks.candidates import build_detector, candidate_row, filter_video
 from tasks.face_filter.detect import batched_clips, detect_clip
 from tasks.face_filter.measures import measure_clip
+from tasks.face_filter.runner import build_detector, candidate_row, filter_video
 from tasks.segment import segment_video
 
 SCENE = "Interview"
@@ -61,7 +61,7 @@ def test_batched_video_gives_the_rows_of_clip_by_clip_detection(demo_media):
     path = demo_media("face-noface")
     video = {"video_id": "local-fnf", "scene": SCENE, "local_path": str(path)}
     detector = create_detector("scrfd", device="cpu", batch=12)
-    got = filter_video(video, SCENE, cfg, detector)
+    got = filter_video(video, SCENE, cfg.segment, cfg.face_filter, detector)
 
     seg = segment_video(path, "local-fnf", SCENE, cfg.segment)
     want_clips, want_candidates, n_faces = [], [], 0

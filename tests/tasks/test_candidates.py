@@ -16,9 +16,21 @@ from data_catalog.lineage import RunContext
 from data_catalog.sql import query
 from flows.config import load_config
 from models.detectors import create_detector
-from tasks.candidates import finalize_scene, process_shard
+from tasks.face_filter.runner import finalize_scene, process_shard
 
 SCENE = "Interview"
+
+
+def sections(s):
+    """The config sections :func:`process_shard` takes, from the test's pipeline config."""
+    return s["cfg"].segment, s["cfg"].face_filter
+
+
+def finals(s, target=None):
+    """:func:`finalize_scene`'s keyword arguments: the scene's target (the config's unless given)."""
+    cfg = s["cfg"]
+    target = cfg.subsample.target_for(SCENE) if target is None else target
+    return {"target": target, "crops_dir": cfg.storage.crops_dir, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +51,14 @@ def setup(tmp_path_factory, demo_media):
     )
     ctx = RunContext.create(cfg.model_dump(mode="json"), run_id="run-test")
     catalog = Catalog(cfg.storage.catalog_dir)
-    refs = process_shard(videos, SCENE, cfg, ctx, catalog, "0000", progress=False)
+    refs = process_shard(videos, SCENE, cfg.segment, cfg.face_filter, ctx, catalog, "0000", progress=False)
     return {"root": root, "videos": videos, "cfg": cfg, "ctx": ctx, "catalog": catalog, "refs": refs}
 
 
 @pytest.fixture(scope="module")
 def final(setup):
     s = setup
-    refs = finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
+    refs = finalize_scene(SCENE, s["cfg"].face_filter, s["ctx"], s["catalog"], **finals(s))
     return refs, s["catalog"].read("candidates", SCENE).set_index("clip_id")
 
 
@@ -81,7 +93,7 @@ def test_pre_budget_candidates_carry_verdicts_and_measures(setup):
 def test_rerun_skips_the_finished_shard(setup):
     s = setup
     before = {r.path: (r.rows, _mtime(r.path)) for r in s["refs"]}
-    refs = process_shard(s["videos"], SCENE, s["cfg"], s["ctx"], s["catalog"], "0000", progress=False)
+    refs = process_shard(s["videos"], SCENE, *sections(s), s["ctx"], s["catalog"], "0000", progress=False)
     assert {r.path: (r.rows, _mtime(r.path)) for r in refs} == before
 
 
@@ -89,7 +101,7 @@ def test_a_video_of_another_scene_is_a_clear_error(setup):
     s = setup
     video = {**s["videos"][0], "scene": "Lecture"}
     with pytest.raises(ValueError, match="'local-single' is of scene 'Lecture'"):
-        process_shard([video], SCENE, s["cfg"], s["ctx"], s["catalog"], "0001", progress=False)
+        process_shard([video], SCENE, *sections(s), s["ctx"], s["catalog"], "0001", progress=False)
 
 
 def test_finalize_applies_the_budget_by_quality(final, setup):
@@ -133,7 +145,7 @@ def test_finalize_rerun_skips_existing_crops_and_gives_the_same_rows(final, setu
     face_dir = setup["catalog"].resolve_path(cand[cand["keep"]]["face_dir"].iloc[0])
     first = sorted(face_dir.iterdir())[0]
     mtime = first.stat().st_mtime_ns
-    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
+    finalize_scene(SCENE, s["cfg"].face_filter, s["ctx"], s["catalog"], **finals(s))
     again = s["catalog"].read("candidates", SCENE).set_index("clip_id")
     cols = ["keep", "reason", "rank", "face_dir", "n_crops"]
     assert again[cols].astype(str).equals(cand[cols].astype(str))
@@ -142,12 +154,14 @@ def test_finalize_rerun_skips_existing_crops_and_gives_the_same_rows(final, setu
 
 def test_target_argument_overrides_the_config(setup, final):
     s = setup
-    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], target=5, progress=False)
+    finalize_scene(SCENE, s["cfg"].face_filter, s["ctx"], s["catalog"], **finals(s, target=5))
     cand = s["catalog"].read("candidates", SCENE)
     assert "over_budget" not in set(cand["reason"].dropna())
     with pytest.raises(ValueError, match="target must be >= 1"):
-        finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], target=0, progress=False)
-    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)  # back to the config's budget
+        finalize_scene(SCENE, s["cfg"].face_filter, s["ctx"], s["catalog"], **finals(s, target=0))
+    finalize_scene(
+        SCENE, s["cfg"].face_filter, s["ctx"], s["catalog"], **finals(s)
+    )  # back to the config's budget
 
 
 def _mtime(path) -> int:
@@ -157,9 +171,9 @@ def _mtime(path) -> int:
 def test_a_rerun_removes_the_crop_folders_a_killed_run_left(final, setup, killed_writer):
     _, cand = final
     s = setup
-    face_dir = Path(cand[cand["keep"]]["face_dir"].iloc[0])
+    face_dir = s["catalog"].resolve_path(cand[cand["keep"]]["face_dir"].iloc[0])
     faces = face_dir.parent
-    scenes = Path(cand[cand["keep"]]["scene_dir"].iloc[0]).parent
+    scenes = s["catalog"].resolve_path(cand[cand["keep"]]["scene_dir"].iloc[0]).parent
     killed_writer(
         "import numpy as np\nfrom tasks.face_filter.crops import _Folder\n"
         f"for final in (Path({str(faces / 'next-clip')!r}), Path({str(scenes / 'next-clip')!r})):\n"
@@ -168,13 +182,13 @@ def test_a_rerun_removes_the_crop_folders_a_killed_run_left(final, setup, killed
     (faces / f".{face_dir.name}.tmp-0a1b2c3d").mkdir()  # an earlier version's name for the same thing
     debris = [p for d in (faces, scenes) for p in d.iterdir() if p.name.startswith(".")]
     assert len(debris) == 3
-    finalize_scene(SCENE, s["cfg"], s["ctx"], s["catalog"], progress=False)
+    finalize_scene(SCENE, s["cfg"].face_filter, s["ctx"], s["catalog"], **finals(s))
     assert not any(p.exists() for p in debris)
     assert face_dir.is_dir() and any(face_dir.iterdir())  # finished crops are kept
 
 
 def test_a_rerun_removes_the_clip_files_a_killed_encode_left(final, setup, killed_writer):
-    from tasks.materialize import clip_file, materialize_scene
+    from tasks.encode_clips import clip_file, encode_selected_clips
 
     _, cand = final
     s = setup
@@ -191,7 +205,22 @@ def test_a_rerun_removes_the_clip_files_a_killed_encode_left(final, setup, kille
     (out.parent / f".{out.stem}.9f8e7d6c.tmp.mp4").write_bytes(b"x")  # an earlier version's name
     debris = [p for p in out.parent.iterdir() if p.name.startswith(".")]
     assert len(debris) == 2
-    materialize_scene(SCENE, s["ctx"], s["catalog"], s["cfg"].storage.clips_dir, progress=False)
+    encode_selected_clips(SCENE, s["ctx"], s["catalog"], s["cfg"].storage.clips_dir, progress=False)
     assert not any(p.exists() for p in debris)
     assert [p.name for p in out.parent.iterdir()] == [out.name]
-    assert s["catalog"].read("selections", SCENE, s["ctx"].run_id)["clip_path"].tolist() == [str(out)]
+    assert s["catalog"].read("selections", SCENE, s["ctx"].run_id)["clip_path"].tolist() == [
+        s["catalog"].store_path(out)
+    ]
+
+
+def test_the_runner_takes_the_sections_it_uses_not_the_pipeline_config():
+    import inspect
+
+    from tasks.face_filter.runner import filter_video
+
+    for fn in (process_shard, finalize_scene, filter_video):
+        assert "cfg" not in inspect.signature(fn).parameters, fn.__name__
+    assert {"segment", "face_filter"} <= set(inspect.signature(process_shard).parameters)
+    finalize = inspect.signature(finalize_scene).parameters
+    assert finalize["target"].default is inspect.Parameter.empty  # no hidden default from a whole config
+    assert finalize["crops_dir"].default is inspect.Parameter.empty

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from models.detectors import create_detector
-from tasks._media import ffmpeg_exe
 from tasks.face_filter.config import FaceFilterConfig
 from tasks.face_filter.crops import CropJob, fit_scene, interpolate_boxes, square_crop, write_video_crops
 from tasks.face_filter.detect import detect_clip, face_rows
 from tasks.face_filter.measures import measure_clip, yaw_degrees
 from tasks.face_filter.rank import apply_budget, face_quality
 from tasks.face_filter.rules import RULES, RuleSpec, apply_rules, default_rules
+from tasks.media import ffmpeg_exe
 from tasks.segment import SegmentConfig, segment_video
 
 
@@ -138,7 +138,7 @@ def test_faces_rows_match_the_manifest(filtered):
 def test_blur_fails_the_sharpness_rule(filtered, detector):
     import cv2
 
-    from tasks._media import Frame
+    from tasks.media import Frame
     from tasks.segment import ClipSample
 
     clip, faces, measures, _ = filtered("closeup")[0]

@@ -1,4 +1,4 @@
-"""tasks/_media.py on real files: probe, decode once, frame-exact clip encoding, bad input, rotation, VFR.
+"""tasks/media.py on real files: probe, decode once, frame-exact clip encoding, bad input, rotation, VFR.
 
 Test videos are made here with the real ffmpeg binary, small and short; the helpers are shared with
 test_segment.py.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks._media import (
+from tasks.media import (
     MediaError,
     count_frames,
     decode_frames,
@@ -243,7 +243,7 @@ def test_a_killed_process_leaves_no_encoder_behind(tmp_path):
     child_code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     code = (
         "import sys, threading\n"
-        "from tasks._media import run_with_parent\n"
+        "from tasks.media import run_with_parent\n"
         f"threading.Thread(target=run_with_parent, args=([sys.executable, '-c', {child_code!r}],)).start()\n"
     )
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}

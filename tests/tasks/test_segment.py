@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from data_catalog.io import Catalog
-from data_catalog.lineage import RunContext
-from tasks._media import count_frames, decode_frames, encode_clip, probe
-from tasks.segment import SegmentConfig, clip_rng, segment_video, segment_videos
+from tasks.media import count_frames, decode_frames, encode_clip, probe
+from tasks.segment import SegmentConfig, clip_rng, segment_video
 from tests.tasks.test_media import (
     BAD_FILE_REASONS,
     ffmpeg,
@@ -161,26 +159,6 @@ def test_vfr_clips_use_real_pts(tmp_path):
         assert [f.time for f in c.frames] == pytest.approx([info.frame_times[f.index] for f in c.frames])
     late = [c.clip for c in clips if c.clip["start_time"] >= 2.0]
     assert late and all(r["fps"] == pytest.approx(10, rel=0.3) for r in late)
-
-
-def test_segment_videos_writes_manifests_and_a_rerun_duplicates_nothing(tmp_path, demo, demo_media):
-    bad = make_bad_files(tmp_path / "bad", demo_media("single-face"))["random_bytes"]
-    videos = [
-        {"video_id": "local-good", "scene": "Interview", "status": "downloaded", "local_path": str(demo)},
-        {"video_id": "local-bad", "scene": "Interview", "status": "downloaded", "local_path": str(bad)},
-        {"video_id": "local-skip", "scene": "Interview", "status": "failed", "local_path": None},
-    ]
-    cat, ctx = Catalog(tmp_path / "catalog"), RunContext.create({"segment": {}}, run_id="run-test")
-    seen = []
-    refs = segment_videos(videos, cat, ctx, SegmentConfig(), on_clip=seen.append, progress=False)
-    assert len(refs) == 4
-    media = cat.read("media").set_index("video_id")
-    assert media.loc["local-good", "status"] == "ok" and media.loc["local-bad", "reason"] == "not_a_video"
-    clips = cat.read("clips")
-    assert len(clips) == media.loc["local-good", "n_clips"] == len(seen) > 0
-    assert set(clips["stage"]) == {"segment"}
-    assert segment_videos(videos, cat, ctx, SegmentConfig(), progress=False) == []
-    assert len(cat.read("clips")) == len(clips)
 
 
 def test_config_rejects_inverted_ranges():

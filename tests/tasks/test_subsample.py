@@ -3,9 +3,9 @@ import random
 import pandas as pd
 import pytest
 
-from data_catalog.formats.ferv39k_release import release_prior, release_scene_sizes
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from data_catalog.release_counts import release_prior, release_scene_sizes
 from flows.config import ConfigError, load_config
 from tasks.subsample import (
     SubsampleConfig,

@@ -41,8 +41,8 @@ class Footage:
 def footage(tmp_path_factory, demo_media) -> Footage:
     """Eight clips (0.5-1 s) of the demo video with their face tracks, in a catalog."""
     from models.detectors import create_detector
-    from tasks._media import encode_clip
     from tasks.face_filter.detect import detect_clip, face_rows
+    from tasks.media import encode_clip
     from tasks.segment import SegmentConfig, segment_video
 
     root = tmp_path_factory.mktemp("footage")

@@ -34,27 +34,13 @@ from data_catalog.temp_files import temp_sibling
 if TYPE_CHECKING:
     import av
 
-#: Why an input video cannot be used: one vocabulary for the crawl's check of a download (``videos``) and
-#: the segment stage's probe (``media``), so the same bad file gets the same reason in both manifests.
-MEDIA_REASONS = {
-    "missing_file": "no such file (or a broken symlink)",
-    "not_a_file": "a directory, FIFO, socket, device or symlink loop where a video file was expected",
-    "empty_file": "the file is empty (0 bytes)",
-    "not_a_video": "not a media file, or a still image",
-    "truncated": "a known container cut short",
-    "no_video_stream": "a media file without a video stream (audio only)",
-    "undecodable": "the video stream does not decode",
-    "no_frames": "the video stream holds no frames",
-    "too_short": "readable, but shorter than one clip (segment.min_len)",
-    "no_clip_fits": "readable, but shot cuts leave no span as long as one clip",
-}
-
 # File signatures of containers we recognise: a file that starts like one but does not open was cut short.
 _SIGNATURES = ((4, b"ftyp"), (0, b"\x1aE\xdf\xa3"), (0, b"RIFF"), (0, b"FLV"), (0, b"OggS"))
 
 
 class MediaError(Exception):
-    """A video that cannot be used; ``reason`` is snake_case (see :data:`MEDIA_REASONS`)."""
+    """A video that cannot be used; ``reason`` is snake_case: for an input, one of
+    :data:`data_catalog.schemas.MEDIA_REASONS`; ``encode_clip``'s own faults name the encoding step."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
@@ -147,7 +133,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     timestamps and completeness, and decode the first frame. Cached per (path, size, mtime).
 
     Raises :class:`MediaError` for a missing, non-regular, empty, non-video, still-image, truncated,
-    audio-only or undecodable file (reasons: :data:`MEDIA_REASONS`).
+    audio-only or undecodable file (reasons: :data:`data_catalog.schemas.MEDIA_REASONS`).
     """
     p = Path(path)
     st = check_file(p)

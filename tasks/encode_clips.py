@@ -2,11 +2,11 @@
 
 Only clips selected by the prior-matched subsampling are written as mp4 files (for the labelling page and
 exports); the 20x candidates before them stay spans in the ``clips`` manifest. Each file is encoded
-frame-exactly by :func:`tasks._media.encode_clip` and lands atomically; a rerun skips existing files and
+frame-exactly by :func:`tasks.media.encode_clip` and lands atomically; a rerun skips existing files and
 removes the temporaries that killed runs left in the scene's folder. The
 scene's ``selections`` part is rewritten with ``clip_path`` filled in.
 
-    >>> materialize_scene("DailyLife", ctx, catalog, clips_dir)                      # doctest: +SKIP
+    >>> encode_selected_clips("DailyLife", ctx, catalog, clips_dir)                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def clip_file(clips_dir: str | os.PathLike, scene: str, clip_id: str) -> Path:
     return Path(clips_dir) / scene / f"{clip_id}.mp4"
 
 
-def materialize_scene(
+def encode_selected_clips(
     scene: str,
     ctx: RunContext,
     catalog: Catalog,
@@ -39,7 +39,7 @@ def materialize_scene(
 
     from tqdm.auto import tqdm
 
-    from tasks._media import MediaError, encode_clip
+    from tasks.media import MediaError, encode_clip
 
     log = logging.getLogger(__name__)
     parts = catalog.part_files("selections", scene, ctx.run_id)

@@ -11,13 +11,19 @@ the catalog holds one row per clip (``select reason, count(*) from candidates gr
 rejections per rule). Rule verdicts and quality are recomputed from the stored ``measures``, so changing
 thresholds only needs :func:`finalize_scene` again, not new detection.
 
-    >>> refs = process_shard(videos, "Interview", cfg, ctx, catalog, shard="0000")     # doctest: +SKIP
-    >>> refs = finalize_scene("Interview", cfg, ctx, catalog)
+Each function takes the config sections it uses (``segment``, ``face_filter``), not the whole pipeline
+config; :func:`finalize_scene` takes the scene's clip target and the crops folder as values.
+
+    >>> refs = process_shard(videos, "Interview", cfg.segment, cfg.face_filter, ctx, catalog,
+    ...                      shard="0000")                                           # doctest: +SKIP
+    >>> refs = finalize_scene("Interview", cfg.face_filter, ctx, catalog,
+    ...                       target=cfg.subsample.target_for("Interview"), crops_dir=cfg.storage.crops_dir)
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,13 +33,14 @@ import pandas as pd
 
 from tasks.face_filter.rank import apply_budget, face_quality
 from tasks.face_filter.rules import apply_rules
+from tasks.segment import STAGE as SEGMENT_STAGE
 
 if TYPE_CHECKING:
     from data_catalog.io import Catalog, PartRef
     from data_catalog.lineage import RunContext
-    from flows.config import PipelineConfig
     from models.detectors.base import FaceDetector
-    from tasks.face_filter.config import DetectorSettings
+    from tasks.face_filter.config import DetectorSettings, FaceFilterConfig
+    from tasks.segment import SegmentConfig
 
 STAGE = "face_filter"
 SHARD_MANIFESTS = ("clips", "faces", "media", "candidates")  # write order; the last marks the shard done
@@ -99,7 +106,12 @@ class VideoResult:
 
 
 def filter_video(
-    video: dict, scene: str, cfg: PipelineConfig, detector: FaceDetector, bar=None
+    video: dict,
+    scene: str,
+    segment: SegmentConfig,
+    face_filter: FaceFilterConfig,
+    detector: FaceDetector,
+    bar=None,
 ) -> VideoResult:
     """Segment + detect + rules for one video, decoded once; the next frames are decoded on a second
     thread while the detector works on a batch (:func:`tasks.prefetch.prefetched`), and the sampled frames
@@ -115,18 +127,18 @@ def filter_video(
         status = video.get("status") or "unknown"
         error = f"{video_id}: no local file (status {status})"
         return VideoResult(failed_media_row(video_id, scene, "", "not_downloaded", error))
-    seg = segment_video(path, video_id, scene, cfg.segment)
+    seg = segment_video(path, video_id, scene, segment)
     out = VideoResult(seg.media)
     batch = max(int(getattr(detector, "batch", 1)), 1)
     # enough clips decoded ahead to fill the next batch while this one is detected
-    ahead = 2 * math.ceil(batch / max(cfg.segment.n_sample_frames, 1)) + 1
+    ahead = 2 * math.ceil(batch / max(segment.n_sample_frames, 1)) + 1
     try:
         for group in batched_clips(prefetched(seg.clips, ahead), batch):
             scale = _clip_scale(seg.media, group)
             for sample, found in zip(group, detect_clips(group, detector, scale), strict=True):
                 out.clips.append(sample.clip)
                 out.faces.extend(face_rows(found))
-                out.candidates.append(candidate_row(sample.clip, measure_clip(found), cfg.face_filter.rules))
+                out.candidates.append(candidate_row(sample.clip, measure_clip(found), face_filter.rules))
                 if bar is not None:
                     bar.update(1)
     except Exception as exc:  # one video's failure is recorded on its media row; the shard goes on
@@ -144,7 +156,8 @@ def _clip_scale(media: dict, samples: Sequence) -> float:
 def process_shard(
     videos: Sequence[dict],
     scene: str,
-    cfg: PipelineConfig,
+    segment: SegmentConfig,
+    face_filter: FaceFilterConfig,
     ctx: RunContext,
     catalog: Catalog,
     shard: str,
@@ -172,18 +185,18 @@ def process_shard(
         raise ValueError(
             f"shard {shard!r}: duplicate video ids {sorted({i for i in ids if ids.count(i) > 1})}"
         )
-    detector = detector or build_detector(cfg.face_filter.detector)
+    detector = detector or build_detector(face_filter.detector)
     out: dict[str, list[dict]] = {m: [] for m in SHARD_MANIFESTS}
     with tqdm(desc=f"clips {scene}/{shard}", unit="clip", disable=not progress) as bar:
         for video in tqdm(videos, desc=f"videos {scene}/{shard}", unit="video", disable=not progress):
-            result = filter_video(video, scene, cfg, detector, bar)
+            result = filter_video(video, scene, segment, face_filter, detector, bar)
             out["media"].append(result.media)
             out["clips"].extend(result.clips)
             out["faces"].extend(result.faces)
             out["candidates"].extend(result.candidates)
     lineage = {
-        "clips": ctx.lineage("segment"),
-        "media": ctx.lineage("segment"),
+        "clips": ctx.lineage(SEGMENT_STAGE),
+        "media": ctx.lineage(SEGMENT_STAGE),
         "faces": ctx.lineage(STAGE, detector.version),
         "candidates": ctx.lineage(STAGE, detector.version),
     }
@@ -276,24 +289,25 @@ def _crop_jobs(kept: pd.DataFrame, clips: pd.DataFrame, faces: pd.DataFrame):
 
 def finalize_scene(
     scene: str,
-    cfg: PipelineConfig,
+    face_filter: FaceFilterConfig,
     ctx: RunContext,
     catalog: Catalog,
-    target: int | None = None,
     *,
+    target: int,
+    crops_dir: str | os.PathLike,
     progress: bool = True,
 ) -> list[PartRef]:
-    """Rank, apply the budget (``ceil(budget_factor x target)``, target default
-    ``cfg.subsample.target_for(scene)``), write
-    crops of the kept clips (existing folders are skipped) and rewrite the scene's ``candidates`` parts
-    with the final decision. A clip whose crops cannot be written is dropped with reason ``crop_failed``."""
+    """Rank, apply the budget (``ceil(budget_factor x target)``; ``target`` is the scene's clip target,
+    ``SubsampleConfig.target_for(scene)`` in a build), write crops of the kept clips under ``crops_dir``
+    (existing folders are skipped) and rewrite the scene's ``candidates`` parts with the final decision.
+    A clip whose crops cannot be written is dropped with reason ``crop_failed``."""
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     from tasks.face_filter.crops import remove_stale_crops, write_video_crops
 
-    ff = cfg.face_filter
-    budget = ff.budget_for(cfg.subsample.target_for(scene) if target is None else target)
+    ff = face_filter
+    budget = ff.budget_for(target)
     parts = catalog.part_files("candidates", scene, ctx.run_id)
     if not parts:
         return []
@@ -323,7 +337,6 @@ def finalize_scene(
         media = catalog.read("media", scene, ctx.run_id).set_index("video_id")
         jobs = _crop_jobs(kept, clips, faces)
         index = pd.Series(cand.index, index=cand["clip_id"])
-        crops_dir = cfg.storage.crops_dir
         remove_stale_crops(crops_dir, scene)
         for video_id, video_jobs in tqdm(
             jobs.items(), desc=f"crops {scene}", unit="video", disable=not progress
