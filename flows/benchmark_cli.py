@@ -76,7 +76,11 @@ def splits_cmd(
     for reason, n in sorted(prep.dropped.items()):
         typer.echo(f"  left out, {reason}: {n}")
     if export is not None:
-        files = export_setups(prep.splits, export, path_root)
+        frames = {
+            c: len(list(Path(d).glob("*.jpg")))
+            for c, d in zip(prep.clips["clip_id"], prep.clips["face_dir"], strict=True)
+        }
+        files = export_setups(prep.splits, export, path_root, frames)
         typer.echo(f"wrote {len(files)} setup files under {export / '4_setups'}")
 
 

@@ -155,6 +155,8 @@ def _write_setups(rows: pd.DataFrame, out: Path, root: str) -> list[Path]:
     for folder, name, group in setups:
         for split in SPLITS:
             for pattern, style in SPLIT_FILES:
+                if style == "frames" and "n_frames" not in rows.columns:
+                    continue  # DFER-CLIP's file needs each clip's frame count
                 path = folder / pattern.format(split=split, name=name)
                 atomic_write_bytes(path, _setup_text(group, split, root, style).encode())
                 written.append(path)

@@ -19,7 +19,7 @@ cross-scenario setups ``<A>-to-<B>`` (paper, Table 3): scenario A's train side, 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -146,11 +146,14 @@ def write_splits(catalog: Catalog, splits: pd.DataFrame, ctx: RunContext) -> lis
 
 
 def export_setups(
-    splits: pd.DataFrame, out_dir: str | os.PathLike, path_root: str | None = None
+    splits: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    path_root: str | None = None,
+    n_frames: Mapping[str, int] | None = None,
 ) -> list[Path]:
-    """Write the 27 setups as the release's ``4_setups`` files (both line styles, see
-    :mod:`data_catalog.formats.ferv39k_release`); clip folders are named by clip id under
-    ``<path_root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/``, as ``ferv export`` lays them out."""
+    """Write the 27 setups as the release's ``4_setups`` files (the line styles of
+    :mod:`data_catalog.formats.ferv39k_release`; DFER-CLIP's needs ``n_frames``, clip id -> frames);
+    clip folders are named by clip id under ``<path_root>/2_ClipsforFaceCrop/<Scene>/<Emotion>/``."""
     from data_catalog.formats.ferv39k_release import _write_setups
 
     rows = splits[splits["setup"] == ALL].rename(columns={"side": "split"}).copy()
@@ -159,5 +162,7 @@ def export_setups(
     tax = load_taxonomy()
     rows["scenario"] = [tax.scene(s).scenario for s in rows["scene"]]
     rows["rel"] = rows["scene"] + "/" + rows["label"] + "/" + rows["clip_id"]
+    if n_frames is not None:
+        rows["n_frames"] = rows["clip_id"].map(n_frames).astype("int64")
     out = Path(out_dir)
     return _write_setups(rows, out, path_root if path_root is not None else out.resolve().as_posix())

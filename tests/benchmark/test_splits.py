@@ -119,7 +119,13 @@ def test_export_writes_the_release_setup_files(tmp_path, splits):
     from tasks.benchmark.splits import export_setups
 
     files = export_setups(splits, tmp_path / "rel", path_root="/data/FERV39k")
-    assert len(files) == 27 * 2 * 2
+    assert len(files) == 27 * 2 * 2  # without frame counts, no DFER-CLIP file
+    frames = dict.fromkeys(splits["clip_id"], 16)
+    files = export_setups(splits, tmp_path / "rel", path_root="/data/FERV39k", n_frames=frames)
+    assert len(files) == 27 * 2 * 3
+    dfer_clip = (tmp_path / "rel" / "4_setups" / "All_scenes" / "FERV39K_test.txt").read_text().splitlines()
+    assert len(dfer_clip) == len(members(splits, "All", "test"))
+    assert all(line.split(" ")[1] == "16" for line in dfer_clip)
     setups = tmp_path / "rel" / "4_setups"
     train = (setups / "All_scenes" / "train_All.csv").read_text().splitlines()
     assert len(train) == len(members(splits, "All", "train"))
