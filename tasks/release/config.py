@@ -6,7 +6,9 @@ False
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from data_catalog.section import Section
 
 #: Licences as the sites report them (yt-dlp's ``license`` field) that allow redistribution with
 #: attribution: YouTube's and Vimeo's Creative Commons wordings and the SPDX-style short names.
@@ -25,11 +27,8 @@ DEFAULT_ALLOWED_LICENCES = (
 )
 
 
-class ReleaseConfig(BaseModel):
+class ReleaseConfig(Section):
     """What a release (``ferv export``, ``ferv card``) may ship."""
-
-    # Unknown keys are errors (flows.config.Section's policy; flows/config.py imports this module).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     #: Source licences (as crawled, compared case- and spacing-insensitively) whose clips an export ships.
     allowed_licences: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_LICENCES))
