@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Annotated, Literal
+from typing import IO, Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -38,9 +38,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-if TYPE_CHECKING:
-    import typer
 
 DEFAULT_REGISTRY = Path(__file__).with_name("assets.toml")
 MARKER = ".verified"
@@ -525,84 +522,3 @@ def asset_path(
     if not fetch_missing:
         raise FileNotFoundError(f"asset {name!r} is not in the cache {cache}; run `ferv assets fetch {name}`")
     return fetch([name], cache, progress=False, registry=reg, settings=settings)[name]
-
-
-def cli() -> "typer.Typer":  # annotations stay live: typer reads the local options below
-    """The ``ferv assets`` commands (registered in flows/cli.py). Cache and pip settings come from the
-    resolved config: ``storage.cache_dir`` and the ``assets`` section."""
-    import typer
-
-    app = typer.Typer(
-        help="Models and demo media pinned by sha256 (data_catalog/assets.toml).", no_args_is_help=True
-    )
-    config_opt = typer.Option("--config", "-c", help="A YAML config file (overrides the preset).")
-    preset_opt = typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")
-    set_opt = typer.Option("--set", help="Override one key, e.g. --set storage.cache_dir=/data/cache.")
-    registry_opt = typer.Option("--registry", help="A registry TOML file instead of the packaged one.")
-
-    def context(config, preset, overrides, registry_file) -> tuple[Registry, Path, AssetsConfig]:
-        from flows.options import resolve_config
-
-        cfg = resolve_config(config, preset, overrides)
-        return load_registry(registry_file), cfg.storage.cache_dir, getattr(cfg, "assets", AssetsConfig())
-
-    @app.command("list")
-    def list_cmd(
-        config: Annotated[Path | None, config_opt] = None,
-        preset: Annotated[str, preset_opt] = "default",
-        set_: Annotated[list[str] | None, set_opt] = None,
-        registry_file: Annotated[Path | None, registry_opt] = None,
-    ) -> None:
-        """Name, kind, cached or missing, size and licence of every asset."""
-        reg, cache, _ = context(config, preset, set_, registry_file)
-        width = max((len(n) for n in reg.assets), default=4)
-        typer.echo(f"{'name':<{width}}  kind   state    size      licence")
-        for a in reg.assets.values():
-            state = "cached" if is_cached(a, cache) else "missing"
-            typer.echo(f"{a.name:<{width}}  {a.kind:<5}  {state:<7}  {a.size / 1e6:6.2f} MB  {a.licence}")
-        typer.echo(f"# cache: {cache}")
-
-    @app.command("fetch")
-    def fetch_cmd(
-        names: Annotated[list[str] | None, typer.Argument(help="Assets to fetch (default: all).")] = None,
-        verify: Annotated[
-            bool, typer.Option("--verify", help="Rehash cached files, refetch bad ones.")
-        ] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-        config: Annotated[Path | None, config_opt] = None,
-        preset: Annotated[str, preset_opt] = "default",
-        set_: Annotated[list[str] | None, set_opt] = None,
-        registry_file: Annotated[Path | None, registry_opt] = None,
-    ) -> None:
-        """Download, verify and cache assets; print each one's path."""
-        reg, cache, settings = context(config, preset, set_, registry_file)
-        started = time.monotonic()
-        try:
-            paths = fetch(
-                names or None, cache, progress=not quiet, registry=reg, settings=settings, verify=verify
-            )
-        except (AssetError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        for name, path in paths.items():
-            typer.echo(f"{name}\t{path}")
-        typer.echo(f"# {len(paths)} asset(s) in {cache} ({time.monotonic() - started:.1f} s)", err=True)
-
-    @app.command("path")
-    def path_cmd(
-        name: Annotated[str, typer.Argument(help="An asset name (see `ferv assets list`).")],
-        no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Fail instead of fetching.")] = False,
-        config: Annotated[Path | None, config_opt] = None,
-        preset: Annotated[str, preset_opt] = "default",
-        set_: Annotated[list[str] | None, set_opt] = None,
-        registry_file: Annotated[Path | None, registry_opt] = None,
-    ) -> None:
-        """Print the cached file of one asset (fetching it if needed)."""
-        reg, cache, settings = context(config, preset, set_, registry_file)
-        try:
-            typer.echo(str(asset_path(name, cache, not no_fetch, registry=reg, settings=settings)))
-        except (AssetError, ValueError, FileNotFoundError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return app

@@ -396,4 +396,4 @@ def test_cli_fetch_failure_exits_nonzero_with_the_reason(tmp_path, server):
     assert result.exit_code == 1
     assert "error: asset 'tiny'" in result.output and "HTTP 404" in result.output
     unknown = CliRunner().invoke(app, ["assets", "fetch", "nope", "--set", f"storage.cache_dir={tmp_path}"])
-    assert unknown.exit_code == 1 and "known" in unknown.output
+    assert unknown.exit_code == 2 and "known" in unknown.output  # a bad request, not a failed fetch

@@ -12,15 +12,15 @@ from typing import Annotated
 
 import typer
 
-from data_catalog.assets import cli as assets_cli
-from flows.annotate_cli import annotate_app
-from flows.benchmark_cli import benchmark_app
-from flows.crawl_cli import crawl_cmd
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
-from flows.release_cli import register_commands as register_release_commands
-from flows.service_cli import service_app
-from flows.zoo_cli import zoo_app
-from tasks.report import register_commands as register_report_commands
+from flows.cli.annotate import annotate_app
+from flows.cli.assets import assets_app
+from flows.cli.benchmark import benchmark_app
+from flows.cli.crawl import crawl_cmd
+from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.release import register_commands as register_release_commands
+from flows.cli.report import register_commands as register_report_commands
+from flows.cli.service import service_app
+from flows.cli.zoo import zoo_app
 
 app = typer.Typer(
     help="Build multi-scene facial-expression video datasets the way FERV39k was built.",
@@ -33,7 +33,7 @@ config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_hel
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.command("crawl")(crawl_cmd)
-app.add_typer(assets_cli(), name="assets")
+app.add_typer(assets_app, name="assets")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(service_app, name="service")
@@ -170,7 +170,3 @@ def main() -> None:
     except (ValueError, FileNotFoundError, ConnectionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

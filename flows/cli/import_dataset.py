@@ -1,10 +1,10 @@
 """``ferv import``: bring a published dataset layout into the catalog (``ferv export``, which also writes
-the release's card, is in ``flows/release_cli.py``).
+the release's card, is in ``flows/cli/release.py``).
 
     ferv import ferv39k downloads/FERV39k
 
 Libraries load inside the commands, so ``ferv --help`` stays fast. The config options match the other
-commands' (``--config``, ``--preset``, ``--set``); ``flows.cli`` resolves them.
+commands' (``--config``, ``--preset``, ``--set``, flows/cli/options.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 
 import_app = typer.Typer(help="Import a published dataset into the catalog.", no_args_is_help=True)
 

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 
 benchmark_app = typer.Typer(
     help="Benchmark the baselines on labelled clips (paper, section 4).", no_args_is_help=True

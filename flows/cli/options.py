@@ -1,6 +1,7 @@
 """The config options every ``ferv`` command shares (``--config``, ``--preset``, ``--set``).
 
-A module of its own (typer only) so command modules anywhere can use them without importing flows.cli.
+A module of its own (typer only) so every command module of this package can use them without importing
+the root command (flows/cli/app.py).
 """
 
 from __future__ import annotations
