@@ -16,7 +16,15 @@ from flows.cli.annotate import annotate_app
 from flows.cli.assets import assets_app
 from flows.cli.benchmark import benchmark_app
 from flows.cli.crawl import crawl_cmd
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import (
+    ConfigFile,
+    Overrides,
+    Preset,
+    RootOptions,
+    RootPreset,
+    config_request,
+    resolve_config,
+)
 from flows.cli.release import register_commands as register_release_commands
 from flows.cli.report import register_commands as register_report_commands
 from flows.cli.service import service_app
@@ -30,6 +38,16 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Query and inspect the manifest catalog.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context, config: ConfigFile = None, preset: RootPreset = None, set_: Overrides = None
+) -> None:
+    """The config options given here apply to every command (flows/cli/options.py)."""
+    ctx.obj = RootOptions(config, preset, list(set_ or []))
+
+
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.command("crawl")(crawl_cmd)
@@ -133,6 +151,7 @@ def build_candidates_cmd(
     from flows.build_candidates import build_candidates, check_request
     from flows.prefect_server import tie_temporary_server
 
+    config, preset, set_ = config_request(config, preset, set_)
     request = dict(
         scene=scene, sources=source, target=target, seed=seed, preset=preset,
         config_file=str(config) if config else None, overrides=set_, crawl=not no_crawl,
@@ -152,6 +171,7 @@ def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides
     from flows.prefect_server import tie_temporary_server
 
     cfg = resolve_config(config, preset, set_)
+    config, preset, set_ = config_request(config, preset, set_)
     footage = prepare_footage(cfg.storage.root, cfg.storage.cache_dir)
     tie_temporary_server()
     result = build_candidates(
