@@ -183,10 +183,24 @@ def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides
     typer.echo(f"summary: {result.summary_path}")
 
 
+#: The command line's exit codes: a bad request (usage, input, config) and a run that failed.
+USAGE_ERROR, RUN_FAILED = 2, 1
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code ``main`` gives an uncaught error, or None for an error that is a bug (a traceback)."""
+    if isinstance(exc, ConnectionError):  # the network failed the run, the request was fine
+        return RUN_FAILED
+    if isinstance(exc, (ValueError, FileNotFoundError)):
+        return USAGE_ERROR
+    return None
+
+
 def main() -> None:
-    """Entry point: user errors (bad input, bad config) print one clear line and exit 2."""
+    """Entry point: a bad request (input, config) prints one clear line and exits 2; a run that failed on
+    the network exits 1 the same way (the README's exit-code policy)."""
     try:
         app()
     except (ValueError, FileNotFoundError, ConnectionError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exit_code(exc))

@@ -110,3 +110,12 @@ def test_a_bad_root_override_is_a_config_error_with_exit_2(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 2 and "segment.nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_exit_codes_tell_a_bad_request_from_a_failed_run():
+    from flows.cli.app import exit_code
+
+    assert exit_code(ValueError("service.recrawl: bad cron")) == 2
+    assert exit_code(FileNotFoundError("batch.parquet")) == 2
+    assert exit_code(ConnectionError("weights URL: download failed")) == 1  # was 2: not the user's request
+    assert exit_code(RuntimeError("a bug")) is None
