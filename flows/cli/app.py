@@ -41,7 +41,7 @@ config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_hel
 
 
 @app.callback()
-def root(
+def ferv(
     ctx: typer.Context, config: ConfigFile = None, preset: RootPreset = None, set_: Overrides = None
 ) -> None:
     """The config options given here apply to every command (flows/cli/options.py)."""

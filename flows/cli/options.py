@@ -84,3 +84,19 @@ def resolve_config(config: Path | None, preset: str, overrides: list[str] | None
     if root is not None:
         root.resolved[key] = cfg
     return cfg
+
+
+def renamed(value: str | None, old: str | None, spelling: str, old_spelling: str) -> str:
+    """The value of a required option that replaced an older spelling (one spelling per concept, see the
+    README). The old spelling still works for one release, with a deprecation line on stderr; neither, or
+    both with different values, is a usage error (exit 2)."""
+    if old is not None:
+        if value is not None and value != old:
+            raise typer.BadParameter(f"{spelling} {value!r} and {old_spelling} {old!r}: give {spelling} once")
+        typer.echo(
+            f"warning: {old_spelling} is deprecated and goes in the next release; use {spelling}", err=True
+        )
+        return old
+    if value is None:
+        raise typer.BadParameter(f"{spelling} is required")
+    return value
