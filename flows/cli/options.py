@@ -86,10 +86,12 @@ def resolve_config(config: Path | None, preset: str, overrides: list[str] | None
     return cfg
 
 
-def renamed(value: str | None, old: str | None, spelling: str, old_spelling: str) -> str:
-    """The value of a required option that replaced an older spelling (one spelling per concept, see the
-    README). The old spelling still works for one release, with a deprecation line on stderr; neither, or
-    both with different values, is a usage error (exit 2)."""
+def renamed(
+    value: str | None, old: str | None, spelling: str, old_spelling: str, default: str | None = None
+) -> str:
+    """The value of an option that replaced an older spelling (one spelling per concept, see the README).
+    The old spelling still works for one release, with a deprecation line on stderr. Both with different
+    values is a usage error (exit 2), and so is neither unless there is a ``default``."""
     if old is not None:
         if value is not None and value != old:
             raise typer.BadParameter(f"{spelling} {value!r} and {old_spelling} {old!r}: give {spelling} once")
@@ -97,6 +99,6 @@ def renamed(value: str | None, old: str | None, spelling: str, old_spelling: str
             f"warning: {old_spelling} is deprecated and goes in the next release; use {spelling}", err=True
         )
         return old
-    if value is None:
+    if value is None and default is None:
         raise typer.BadParameter(f"{spelling} is required")
-    return value
+    return value if value is not None else default

@@ -1,7 +1,7 @@
 """``ferv card``, ``ferv export`` and ``ferv takedown``: publish a dataset, and honour removal requests.
 
     ferv card out/card                               # card.md + croissant.json + provenance for the catalog
-    ferv export out/FERV39k --layout ferv39k         # the release, with its card at the root
+    ferv export out/FERV39k --format ferv39k         # the release, with its card at the root
     ferv takedown youtube-abc123 --requested-by "legal@example.org"
 
 Libraries load inside the commands, so ``ferv --help`` stays fast.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,8 +94,11 @@ def card_cmd(
 def export_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Where to write the dataset.")],
     layout: Annotated[
-        str, typer.Option("--layout", help=f"Output layout: {', '.join(LAYOUTS)}.")
-    ] = "ferv39k",
+        str | None, typer.Option("--format", help=f"Dataset format: {', '.join(LAYOUTS)} (default ferv39k).")
+    ] = None,
+    old_layout: Annotated[
+        str | None, typer.Option("--layout", hidden=True, help="Deprecated: use --format.")
+    ] = None,
     mode: Annotated[str, typer.Option(help="'hardlink' (copies across filesystems) or 'copy'.")] = "hardlink",
     seed: Annotated[int, typer.Option(help="Seed of the 80/20 split for clips without one.")] = 0,
     test_fraction: Annotated[float, typer.Option(help="Share of each scene and label in test.")] = 0.2,
@@ -112,8 +115,9 @@ def export_cmd(
     """Export the labelled clips (face crops, scene images, split files) in a dataset layout, with the
     provenance table, the dataset card and its Croissant file at the root. Clips whose source licence is
     unknown or not in release.allowed_licences are left out unless --include-unlicensed."""
+    layout = renamed(layout, old_layout, "--format", "--layout", default="ferv39k")
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
+        raise ValueError(f"unknown format {layout!r}; formats: {', '.join(LAYOUTS)}")
     from data_catalog.formats.ferv39k_release import export_release
     from data_catalog.io import Catalog, atomic_write_bytes
 

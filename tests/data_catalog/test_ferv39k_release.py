@@ -214,15 +214,17 @@ def test_cli_import_then_export(tmp_path):
     assert "--include-unlicensed" in str(refused.exception) and not (out / "4_setups").exists()
     result = runner.invoke(
         app,
-        ["export", str(out), "--layout", "ferv39k", "--mode", "copy", "--include-unlicensed", "--set", root],
+        ["export", str(out), "--format", "ferv39k", "--mode", "copy", "--include-unlicensed", "--set", root],
     )
     assert result.exit_code == 0, result.output
     assert "exported 4 train + 2 test clips" in result.output
     assert {"card.md", "croissant.json", "provenance.csv", "provenance.parquet"} <= {
         p.name for p in out.iterdir()
     }
-    bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])
-    assert bad.exit_code != 0 and "unknown layout 'dfew'" in str(bad.exception)
+    assert "deprecated" not in result.output
+    bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])  # the old spelling
+    assert "--layout is deprecated" in bad.output and "use --format" in bad.output
+    assert bad.exit_code != 0 and "unknown format 'dfew'" in str(bad.exception)
 
 
 def _parse_mae_dfer(path: Path) -> list[tuple[str, int]]:
