@@ -1,7 +1,9 @@
-"""``ferv import``: bring a published dataset layout into the catalog (``ferv export``, which also writes
-the release's card, is in ``flows/cli/release.py``).
+"""``ferv import``: bring a published dataset into the catalog (``ferv export``, which also writes the
+release's card, is in ``flows/cli/release.py``). Formats are named with ``--format``, as on export.
 
-    ferv import ferv39k downloads/FERV39k
+    ferv import downloads/FERV39k --format ferv39k
+
+The older spelling ``ferv import ferv39k DIR`` still works for one release (with a deprecation line).
 
 Libraries load inside the commands, so ``ferv --help`` stays fast. The config options match the other
 commands' (``--config``, ``--preset``, ``--set``, flows/cli/options.py).
@@ -15,14 +17,23 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
 
-import_app = typer.Typer(help="Import a published dataset into the catalog.", no_args_is_help=True)
+#: The formats ``ferv import`` reads.
+IMPORT_FORMATS = ("ferv39k",)
 
 
-@import_app.command("ferv39k")
-def import_ferv39k(
-    release_dir: Annotated[Path, typer.Argument(help="The release folder (holds 2_ClipsforFaceCrop/).")],
+def import_cmd(
+    release_dir: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The release folder (holds 2_ClipsforFaceCrop/).")
+    ],
+    old_dir: Annotated[
+        Path | None, typer.Argument(hidden=True, help="Deprecated spelling: ferv import FORMAT DIR.")
+    ] = None,
+    format_: Annotated[
+        str | None,
+        typer.Option("--format", help=f"Dataset format: {', '.join(IMPORT_FORMATS)} (default ferv39k)."),
+    ] = None,
     fps: Annotated[
         float, typer.Option(help="Frame rate of the crops (the release does not state it).")
     ] = 25.0,
@@ -30,7 +41,13 @@ def import_ferv39k(
     preset: Preset = "default",
     set_: Overrides = None,
 ) -> None:
-    """Import a FERV39k release into the clips, candidates and labels manifests."""
+    """Import a published dataset (a FERV39k release) into the clips, candidates and labels manifests."""
+    if old_dir is not None:  # ferv import FORMAT DIR
+        format_ = renamed(format_, str(release_dir), "--format", "the positional FORMAT")
+        release_dir = old_dir
+    format_ = format_ or "ferv39k"
+    if format_ not in IMPORT_FORMATS:
+        raise ValueError(f"unknown format {format_!r}; formats: {', '.join(IMPORT_FORMATS)}")
     from data_catalog.formats.ferv39k_release import import_release
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext

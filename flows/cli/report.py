@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.import_dataset import import_app
+from flows.cli.import_dataset import import_cmd
 from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 
 
@@ -38,4 +38,4 @@ def report_cmd(
 def register_commands(app: typer.Typer) -> None:
     """Add ``ferv report`` and ``ferv import`` to the command line."""
     app.command("report")(report_cmd)
-    app.add_typer(import_app, name="import")
+    app.command("import")(import_cmd)
