@@ -16,6 +16,7 @@ from flows.cli.annotate import annotate_app
 from flows.cli.assets import assets_app
 from flows.cli.benchmark import benchmark_app
 from flows.cli.crawl import crawl_cmd
+from flows.cli.import_dataset import import_cmd
 from flows.cli.options import (
     ConfigFile,
     Overrides,
@@ -26,7 +27,7 @@ from flows.cli.options import (
     resolve_config,
 )
 from flows.cli.release import register_commands as register_release_commands
-from flows.cli.report import register_commands as register_report_commands
+from flows.cli.report import report_cmd
 from flows.cli.service import service_app
 from flows.cli.zoo import zoo_app
 
@@ -56,7 +57,8 @@ app.add_typer(zoo_app, name="zoo")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(service_app, name="service")
 app.add_typer(benchmark_app, name="benchmark")
-register_report_commands(app)  # report, import
+app.command("report")(report_cmd)
+app.command("import")(import_cmd)
 register_release_commands(app)  # card, export, takedown
 
 

@@ -1,4 +1,4 @@
-"""``ferv report`` (the paper's Figure 4 for any catalog, tasks/report.py) and ``ferv import``.
+"""``ferv report``: the paper's Figure 4 for any catalog (tasks/report.py).
 
 ferv report --out reports/
 """
@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.import_dataset import import_cmd
 from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 
 
@@ -33,9 +32,3 @@ def report_cmd(
     typer.echo(f"{result.n_clips} clips (labels: {result.label_source}); wrote:")
     for path in result.files:
         typer.echo(f"  {path}")
-
-
-def register_commands(app: typer.Typer) -> None:
-    """Add ``ferv report`` and ``ferv import`` to the command line."""
-    app.command("report")(report_cmd)
-    app.command("import")(import_cmd)
