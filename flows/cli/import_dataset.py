@@ -25,10 +25,14 @@ IMPORT_FORMATS = ("ferv39k",)
 
 def import_cmd(
     release_dir: Annotated[
-        Path, typer.Argument(metavar="DIR", help="The release folder (holds 2_ClipsforFaceCrop/).")
+        Path,
+        typer.Argument(
+            metavar="DIR", help="The release folder (holds 2_ClipsforFaceCrop/).", show_default=False
+        ),
     ],
     old_dir: Annotated[
-        Path | None, typer.Argument(hidden=True, help="Deprecated spelling: ferv import FORMAT DIR.")
+        Path | None,
+        typer.Argument(metavar="OLD_DIR", hidden=True, help="Deprecated spelling: ferv import FORMAT DIR."),
     ] = None,
     format_: Annotated[
         str | None,
