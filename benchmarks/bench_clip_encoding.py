@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data_catalog.assets import asset_path
-from flows.config import default_cache_dir
+from data_catalog.cache import default_cache_dir
 from tasks.media import count_frames, encode_clip, ffmpeg_exe, probe
 from tasks.segment import SegmentConfig, segment_video
 

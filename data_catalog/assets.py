@@ -26,20 +26,18 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Annotated, Literal
+from typing import IO, Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from data_catalog.cache import resolve_cache_dir
 from data_catalog.section import Section
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-if TYPE_CHECKING:
-    import typer
 
 DEFAULT_REGISTRY = Path(__file__).with_name("assets.toml")
 MARKER = ".verified"
@@ -258,19 +256,41 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def _install(asset: Asset, stream: IO[bytes], cache_dir: Path, source: str, progress: bool) -> Path:
-    """Copy ``stream`` to a temporary file in the asset's folder while hashing it, check size and sha256,
-    rename it into place and write the marker. On any failure nothing of it stays behind."""
+class VerifyError(ValueError):
+    """Written bytes that do not match the expected size or sha256; nothing of them was kept."""
+
+    def __init__(self, digest: str, written: int) -> None:
+        super().__init__(f"got {written} bytes with sha256 {digest}")
+        self.digest, self.written = digest, written
+
+
+def write_verified(
+    stream: IO[bytes],
+    dest: Path,
+    sha256: str,
+    size: int | None = None,
+    *,
+    desc: str | None = None,
+    progress: bool = False,
+    before_publish: Callable[[], object] | None = None,
+) -> Path:
+    """Copy ``stream`` to a temporary file next to ``dest`` while hashing it; rename it to ``dest`` only
+    when its sha256 (and ``size``, when given) match, else remove it and raise :class:`VerifyError`.
+    ``before_publish`` runs between the check and the rename. The one verified write behind the asset
+    cache and the refiners' downloaded weights (models/fer/weights.py)."""
     from tqdm.auto import tqdm
 
-    dest = asset.where(cache_dir)
-    created = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         digest, written = hashlib.sha256(), 0
         bar = tqdm(
-            total=asset.size, unit="B", unit_scale=True, desc=asset.name, leave=False, disable=not progress
+            total=size or None,
+            unit="B",
+            unit_scale=True,
+            desc=desc or dest.name,
+            leave=False,
+            disable=not progress,
         )
         with os.fdopen(fd, "wb") as out, bar:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
@@ -278,17 +298,38 @@ def _install(asset: Asset, stream: IO[bytes], cache_dir: Path, source: str, prog
                 digest.update(chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
-        if written != asset.size or digest.hexdigest() != asset.sha256:
+            out.flush()
+            os.fsync(out.fileno())
+        if (size is not None and written != size) or digest.hexdigest() != sha256:
+            raise VerifyError(digest.hexdigest(), written)
+        if before_publish is not None:
+            before_publish()
+        _publish(tmp, dest)
+        return dest
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _install(asset: Asset, stream: IO[bytes], cache_dir: Path, source: str, progress: bool) -> Path:
+    """Write ``stream`` to the asset's place (:func:`write_verified`) and then its marker. On any failure
+    nothing of it stays behind."""
+    dest = asset.where(cache_dir)
+    created = not dest.parent.exists()
+    marker = dest.parent / MARKER
+    try:
+        try:
+            write_verified(
+                stream, dest, asset.sha256, asset.size, desc=asset.name, progress=progress,
+                before_publish=lambda: marker.unlink(missing_ok=True),  # unverified until the new marker
+            )  # fmt: skip
+        except VerifyError as exc:
             raise AssetError(
                 f"asset {asset.name!r} from {source}: hash mismatch: expected {asset.size} bytes with sha256 "
-                f"{asset.sha256}, got {written} bytes with sha256 {digest.hexdigest()}"
-            )
-        (dest.parent / MARKER).unlink(missing_ok=True)  # a replaced file is unverified until the new marker
-        _publish(tmp, dest)
-        _atomic_write_text(dest.parent / MARKER, _marker_text(asset))
+                f"{asset.sha256}, {exc}"
+            ) from None
+        _atomic_write_text(marker, _marker_text(asset))
         return dest
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         if created:
             with suppress(OSError):
                 dest.parent.rmdir()
@@ -410,14 +451,6 @@ def _fetch_pypi(
     return done, errors
 
 
-def _resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    from flows.config import default_cache_dir
-
-    return default_cache_dir()
-
-
 def _as_registry(registry: Registry | str | os.PathLike | None) -> Registry:
     return registry if isinstance(registry, Registry) else load_registry(registry)
 
@@ -436,7 +469,7 @@ def fetch(
     Cached assets are skipped (size + marker check; ``verify`` rehashes them). Every asset is tried; if
     any failed, one ``AssetError`` lists them all after the others have been stored."""
     reg = _as_registry(registry)
-    cache = _resolve_cache_dir(cache_dir)
+    cache = resolve_cache_dir(cache_dir)
     settings = settings or AssetsConfig()
     wanted = reg.select(names)
     paths = {a.name: a.where(cache) for a in wanted if is_cached(a, cache, verify=verify)}
@@ -477,90 +510,9 @@ def asset_path(
     missing asset is a ``FileNotFoundError`` that says how to fetch it)."""
     reg = _as_registry(registry)
     asset = reg.get(name)
-    cache = _resolve_cache_dir(cache_dir)
+    cache = resolve_cache_dir(cache_dir)
     if is_cached(asset, cache):
         return asset.where(cache)
     if not fetch_missing:
         raise FileNotFoundError(f"asset {name!r} is not in the cache {cache}; run `ferv assets fetch {name}`")
     return fetch([name], cache, progress=False, registry=reg, settings=settings)[name]
-
-
-def cli() -> "typer.Typer":  # annotations stay live: typer reads the local options below
-    """The ``ferv assets`` commands (registered in flows/cli.py). Cache and pip settings come from the
-    resolved config: ``storage.cache_dir`` and the ``assets`` section."""
-    import typer
-
-    app = typer.Typer(
-        help="Models and demo media pinned by sha256 (data_catalog/assets.toml).", no_args_is_help=True
-    )
-    config_opt = typer.Option("--config", "-c", help="A YAML config file (overrides the preset).")
-    preset_opt = typer.Option("--preset", help="A bundled preset (flows/configs/*.yaml).")
-    set_opt = typer.Option("--set", help="Override one key, e.g. --set storage.cache_dir=/data/cache.")
-    registry_opt = typer.Option("--registry", help="A registry TOML file instead of the packaged one.")
-
-    def context(config, preset, overrides, registry_file) -> tuple[Registry, Path, AssetsConfig]:
-        from flows.options import resolve_config
-
-        cfg = resolve_config(config, preset, overrides)
-        return load_registry(registry_file), cfg.storage.cache_dir, getattr(cfg, "assets", AssetsConfig())
-
-    @app.command("list")
-    def list_cmd(
-        config: Annotated[Path | None, config_opt] = None,
-        preset: Annotated[str, preset_opt] = "default",
-        set_: Annotated[list[str] | None, set_opt] = None,
-        registry_file: Annotated[Path | None, registry_opt] = None,
-    ) -> None:
-        """Name, kind, cached or missing, size and licence of every asset."""
-        reg, cache, _ = context(config, preset, set_, registry_file)
-        width = max((len(n) for n in reg.assets), default=4)
-        typer.echo(f"{'name':<{width}}  kind   state    size      licence")
-        for a in reg.assets.values():
-            state = "cached" if is_cached(a, cache) else "missing"
-            typer.echo(f"{a.name:<{width}}  {a.kind:<5}  {state:<7}  {a.size / 1e6:6.2f} MB  {a.licence}")
-        typer.echo(f"# cache: {cache}")
-
-    @app.command("fetch")
-    def fetch_cmd(
-        names: Annotated[list[str] | None, typer.Argument(help="Assets to fetch (default: all).")] = None,
-        verify: Annotated[
-            bool, typer.Option("--verify", help="Rehash cached files, refetch bad ones.")
-        ] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-        config: Annotated[Path | None, config_opt] = None,
-        preset: Annotated[str, preset_opt] = "default",
-        set_: Annotated[list[str] | None, set_opt] = None,
-        registry_file: Annotated[Path | None, registry_opt] = None,
-    ) -> None:
-        """Download, verify and cache assets; print each one's path."""
-        reg, cache, settings = context(config, preset, set_, registry_file)
-        started = time.monotonic()
-        try:
-            paths = fetch(
-                names or None, cache, progress=not quiet, registry=reg, settings=settings, verify=verify
-            )
-        except (AssetError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        for name, path in paths.items():
-            typer.echo(f"{name}\t{path}")
-        typer.echo(f"# {len(paths)} asset(s) in {cache} ({time.monotonic() - started:.1f} s)", err=True)
-
-    @app.command("path")
-    def path_cmd(
-        name: Annotated[str, typer.Argument(help="An asset name (see `ferv assets list`).")],
-        no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Fail instead of fetching.")] = False,
-        config: Annotated[Path | None, config_opt] = None,
-        preset: Annotated[str, preset_opt] = "default",
-        set_: Annotated[list[str] | None, set_opt] = None,
-        registry_file: Annotated[Path | None, registry_opt] = None,
-    ) -> None:
-        """Print the cached file of one asset (fetching it if needed)."""
-        reg, cache, settings = context(config, preset, set_, registry_file)
-        try:
-            typer.echo(str(asset_path(name, cache, not no_fetch, registry=reg, settings=settings)))
-        except (AssetError, ValueError, FileNotFoundError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return app

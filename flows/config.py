@@ -20,6 +20,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from data_catalog.assets import AssetsConfig
+from data_catalog.cache import default_cache_dir
 from data_catalog.lineage import config_hash
 from data_catalog.section import Section
 from tasks.annotate.config import AnnotateConfig
@@ -34,14 +35,6 @@ from tasks.subsample import SubsampleConfig
 
 class ConfigError(ValueError):
     """A malformed or invalid configuration; the message names the source and the key."""
-
-
-def default_cache_dir() -> Path:
-    """Where fetched assets live: ``$FERV_CACHE``, else ``$XDG_CACHE_HOME/ferv``, else ``~/.cache/ferv``."""
-    if os.environ.get("FERV_CACHE"):
-        return Path(os.environ["FERV_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "ferv"
 
 
 class StorageConfig(Section):

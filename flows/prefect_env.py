@@ -40,7 +40,7 @@ def default_prefect_home() -> Path:
     home = Path.home() / ".prefect"
     if _writable(home):
         return home
-    from flows.config import default_cache_dir
+    from data_catalog.cache import default_cache_dir
 
     return default_cache_dir() / "prefect"
 

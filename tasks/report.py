@@ -16,11 +16,8 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from data_catalog.formats.cli import ConfigFile, Overrides, Preset, import_app
 from keywords.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:  # pandas and the catalog load inside the functions: `ferv --help` imports this module
@@ -200,30 +197,3 @@ def render_report(
     if len(summary):
         files += write_subsample_report(summary, out)
     return ReportResult(stats.label_source, int(expr["total"].sum()), files)
-
-
-def report_cmd(
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Where to write (default: <storage.root>/reports).")
-    ] = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
-) -> None:
-    """Render the dataset statistics of Figure 4 (and the subsampling report) as PNG, CSV and markdown."""
-    from data_catalog.io import Catalog
-    from flows.cli import resolve_config
-
-    cfg = resolve_config(config, preset, set_)
-    result = render_report(
-        Catalog(cfg.storage.catalog_dir), out_dir or cfg.storage.reports_dir, cfg.subsample
-    )
-    typer.echo(f"{result.n_clips} clips (labels: {result.label_source}); wrote:")
-    for path in result.files:
-        typer.echo(f"  {path}")
-
-
-def register_commands(app: typer.Typer) -> None:
-    """Add ``ferv report`` and ``ferv import`` to the command line."""
-    app.command("report")(report_cmd)
-    app.add_typer(import_app, name="import")

@@ -95,9 +95,9 @@ def build_scrfd(
 ) -> ScrfdDetector:
     """An SCRFD graph file as a batched, shape-free :class:`ScrfdDetector` (fixed shape where it cannot
     be freed, with a warning naming the file)."""
-    from data_catalog.assets import _resolve_cache_dir
+    from data_catalog.cache import resolve_cache_dir
 
-    cache = _resolve_cache_dir(cache_dir) / "derived" / "shape-free"
+    cache = resolve_cache_dir(cache_dir) / "derived" / "shape-free"
     graph, n_outputs, fixed = _prepared_graph(str(path.resolve()), bool(shape_free), str(cache))
     runner = open_backend(graph, backend, device)
     return ScrfdDetector(

@@ -12,11 +12,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
+
+from data_catalog.assets import VerifyError, write_verified
+from data_catalog.cache import default_cache_dir
 
 
 @functools.lru_cache(maxsize=64)
@@ -45,12 +47,6 @@ def _check_sha256(sha256: str) -> str:
     return sha256
 
 
-def _default_cache_dir() -> Path:
-    from flows.config import default_cache_dir
-
-    return default_cache_dir()
-
-
 def resolve_weights(
     source: str | os.PathLike, sha256: str | None = None, cache_dir: str | os.PathLike | None = None
 ) -> Path:
@@ -71,7 +67,7 @@ def resolve_weights(
         raise ValueError(f"weights URL {url}: give its sha256 so the download can be verified")
     sha256 = _check_sha256(sha256)
     name = Path(urlparse(url).path).name or "weights"
-    target = Path(cache_dir or _default_cache_dir()) / "weights" / f"{sha256[:16]}-{name}"
+    target = Path(cache_dir or default_cache_dir()) / "weights" / f"{sha256[:16]}-{name}"
     if target.is_file() and file_sha256(target) == sha256:
         return target
     _download(url, target, sha256)
@@ -79,37 +75,15 @@ def resolve_weights(
 
 
 def _download(url: str, target: Path, sha256: str) -> None:
-    from tqdm.auto import tqdm
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    digest = hashlib.sha256()
+    """Fetch ``url`` into ``target`` through the asset cache's verified write: a mismatch keeps nothing."""
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=60)
-            except (urllib.error.URLError, OSError) as exc:
-                raise ConnectionError(f"weights URL {url}: download failed: {exc}") from None
-            with (
-                response,
-                tqdm(
-                    total=int(response.headers.get("Content-Length") or 0) or None,
-                    unit="B",
-                    unit_scale=True,
-                    desc=f"download {target.name}",
-                    leave=False,
-                ) as bar,
-            ):
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != sha256:
+        response = urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, OSError) as exc:
+        raise ConnectionError(f"weights URL {url}: download failed: {exc}") from None
+    with response:
+        try:
+            write_verified(response, target, sha256, desc=f"download {target.name}", progress=True)
+        except VerifyError as exc:
             raise ValueError(
-                f"weights URL {url}: downloaded sha256 is {digest.hexdigest()}, expected {sha256}"
-            )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+                f"weights URL {url}: downloaded sha256 is {exc.digest}, expected {sha256}"
+            ) from None

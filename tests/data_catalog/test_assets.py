@@ -3,6 +3,7 @@ built here from a local (or loopback) --find-links, and local files. Nothing lea
 
 import hashlib
 import io
+import os
 import socket
 import tarfile
 import threading
@@ -17,10 +18,12 @@ from data_catalog.assets import (
     AssetError,
     AssetRegistryError,
     AssetsConfig,
+    VerifyError,
     asset_path,
     fetch,
     is_cached,
     load_registry,
+    write_verified,
 )
 
 FAST = AssetsConfig(retries=3, backoff_s=0.01, timeout_s=5)
@@ -396,4 +399,23 @@ def test_cli_fetch_failure_exits_nonzero_with_the_reason(tmp_path, server):
     assert result.exit_code == 1
     assert "error: asset 'tiny'" in result.output and "HTTP 404" in result.output
     unknown = CliRunner().invoke(app, ["assets", "fetch", "nope", "--set", f"storage.cache_dir={tmp_path}"])
-    assert unknown.exit_code == 1 and "known" in unknown.output
+    assert unknown.exit_code == 2 and "known" in unknown.output  # a bad request, not a failed fetch
+
+
+# --- the verified write shared with the refiners' weights ---------------------------------------------------
+
+
+def test_verified_write_keeps_only_a_matching_file_readable_as_a_normal_one(tmp_path):
+    dest = tmp_path / "weights" / "fer.pt"
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    with pytest.raises(VerifyError) as caught:
+        write_verified(io.BytesIO(PAYLOAD[:-1]), dest, sha, len(PAYLOAD))
+    assert caught.value.written == len(PAYLOAD) - 1
+    assert caught.value.digest == hashlib.sha256(PAYLOAD[:-1]).hexdigest()
+    assert list(dest.parent.iterdir()) == []  # no file, no temporary
+    published = []
+    assert write_verified(io.BytesIO(PAYLOAD), dest, sha, before_publish=lambda: published.append(1)) == dest
+    assert dest.read_bytes() == PAYLOAD and published == [1] and list(dest.parent.iterdir()) == [dest]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's private 0600

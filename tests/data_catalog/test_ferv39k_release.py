@@ -198,11 +198,14 @@ def test_cli_import_then_export(tmp_path):
     release = _release(tmp_path / "rel")
     runner = CliRunner()
     root = f"storage.root={tmp_path / 'work'}"
-    result = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])
+    result = runner.invoke(app, ["import", str(release), "--format", "ferv39k", "--set", root])
     assert result.exit_code == 0, result.output
-    assert "imported 6 clips (test 2, train 4)" in result.output
-    again = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])
+    assert "imported 6 clips (test 2, train 4)" in result.output and "deprecated" not in result.output
+    again = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])  # the old spelling
     assert again.exit_code == 0 and len(Catalog(tmp_path / "work" / "catalog").read("labels")) == 6
+    assert "the positional FORMAT is deprecated" in again.output and "use --format" in again.output
+    unknown = runner.invoke(app, ["import", str(release), "--format", "dfew", "--set", root])
+    assert "unknown format 'dfew'" in str(unknown.exception)
     out = tmp_path / "out"
     # An imported release's clips have no crawled licence: the export refuses them unless opted in.
     refused = runner.invoke(app, ["export", str(out), "--mode", "copy", "--set", root])
@@ -210,15 +213,29 @@ def test_cli_import_then_export(tmp_path):
     assert "--include-unlicensed" in str(refused.exception) and not (out / "4_setups").exists()
     result = runner.invoke(
         app,
-        ["export", str(out), "--layout", "ferv39k", "--mode", "copy", "--include-unlicensed", "--set", root],
+        [
+            "export",
+            "--out",
+            str(out),
+            "--format",
+            "ferv39k",
+            "--mode",
+            "copy",
+            "--include-unlicensed",
+            "--set",
+            root,
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "exported 4 train + 2 test clips" in result.output
     assert {"card.md", "croissant.json", "provenance.csv", "provenance.parquet"} <= {
         p.name for p in out.iterdir()
     }
-    bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])
-    assert bad.exit_code != 0 and "unknown layout 'dfew'" in str(bad.exception)
+    assert "deprecated" not in result.output
+    bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])  # the old spellings
+    assert "the positional OUT is deprecated" in bad.output and "use --out" in bad.output
+    assert "--layout is deprecated" in bad.output and "use --format" in bad.output
+    assert bad.exit_code != 0 and "unknown format 'dfew'" in str(bad.exception)
 
 
 def _parse_mae_dfer(path: Path) -> list[tuple[str, int]]:
@@ -268,7 +285,7 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
     release = _release(tmp_path / "rel")
     runner = CliRunner()
     monkeypatch.chdir(tmp_path / "a")  # a relative storage root, a relative release folder
-    result = runner.invoke(app, ["import", "ferv39k", "../rel", "--set", "storage.root=work"])
+    result = runner.invoke(app, ["import", "../rel", "--set", "storage.root=work"])
     assert result.exit_code == 0, result.output
     catalog = Catalog(tmp_path / "a" / "work" / "catalog")
     stored = catalog.read("candidates")["face_dir"]
@@ -276,7 +293,9 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
     assert all(Path(p).is_absolute() and Path(p).is_dir() for p in stored)
     monkeypatch.chdir(tmp_path / "b")  # the same storage, named from elsewhere
     storage = f"storage.root={tmp_path / 'a' / 'work'}"
-    result = runner.invoke(app, ["export", "out", "--mode", "copy", "--include-unlicensed", "--set", storage])
+    result = runner.invoke(
+        app, ["export", "--out", "out", "--mode", "copy", "--include-unlicensed", "--set", storage]
+    )
     assert result.exit_code == 0, result.output
     assert "exported 4 train + 2 test clips" in result.output
     assert len(list((tmp_path / "b" / "out" / "2_ClipsforFaceCrop").glob("*/*/*/*.jpg"))) == sum(

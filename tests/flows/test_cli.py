@@ -89,3 +89,33 @@ def test_a_binary_config_file_names_the_file(tmp_path):
     result = runner.invoke(app, ["config", "show", "--config", str(path)])
     assert result.exit_code != 0
     assert f"{path}: not a text file" in str(result.exception)
+
+
+def test_config_options_on_the_root_command_apply_to_any_command_below_it(tmp_path):
+    root = ["--preset", "demo", "--set", f"storage.root={tmp_path / 'a'}", "--set", "segment.max_len=3.5"]
+    shown = runner.invoke(app, [*root, "config", "show"])
+    assert shown.exit_code == 0, shown.output
+    assert f"root: {tmp_path / 'a'}" in shown.output and "max_len: 3.5" in shown.output
+    assert shown.output == runner.invoke(app, ["config", "show", *root]).output  # same config, same hash
+    # The command's own --set comes after the root's; its explicit --preset wins.
+    later = runner.invoke(app, [*root, "config", "show", "--set", f"storage.root={tmp_path / 'b'}"])
+    assert f"root: {tmp_path / 'b'}" in later.output and "max_len: 3.5" in later.output
+    default = runner.invoke(app, ["--preset", "demo", "config", "show", "--preset", "default"]).output
+    assert default == runner.invoke(app, ["config", "show"]).output
+
+
+def test_a_bad_root_override_is_a_config_error_with_exit_2(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--set", "segment.nope=1", "config", "show"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and "segment.nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_exit_codes_tell_a_bad_request_from_a_failed_run():
+    from flows.cli.app import exit_code
+
+    assert exit_code(ValueError("service.recrawl: bad cron")) == 2
+    assert exit_code(FileNotFoundError("batch.parquet")) == 2
+    assert exit_code(ConnectionError("weights URL: download failed")) == 1  # was 2: not the user's request
+    assert exit_code(RuntimeError("a bug")) is None

@@ -42,11 +42,13 @@ def test_add_load_label_and_export_from_the_command_line(project):
         r = ferv(project, "add-annotator", name.upper(), "--role", role, "--id", name)
         assert r.exit_code == 0, r.output
         tokens[name] = re.search(rf"^{name} \({role}\) token: (\S+)$", r.output, re.M).group(1)
-    r = ferv(project, "load", BATCH)
+    r = ferv(project, "load", "--batch", BATCH)
     assert r.exit_code == 0, r.output
     assert "24 tasks (24 new), 6 new copies, 6 pre-assigned to CAs" in r.output
-    r = ferv(project, "load", BATCH)  # loading again adds nothing
+    assert "deprecated" not in r.output
+    r = ferv(project, "load", BATCH)  # loading again adds nothing; the old positional spelling still works
     assert "24 tasks (0 new), 0 new copies" in r.output
+    assert "the positional BATCH is deprecated" in r.output and "use --batch" in r.output
 
     db = open_database(f"sqlite:///{project / 'annotate.db'}", migrate=False)
     cfg = AnnotateConfig(group_size=4, gold_fraction=0.5)
@@ -72,8 +74,18 @@ def test_bad_input_is_named_in_the_error(project):
     r = ferv(project, "load", "no-such-batch")
     assert isinstance(r.exception, ValueError)
     assert "no annotation tasks of batch 'no-such-batch'" in str(r.exception)
-    r = ferv(project, "load", BATCH, "--db", "mysql://x@localhost/db")
+    r = ferv(project, "load", "--batch", BATCH, "--db", "mysql://x@localhost/db")
     assert isinstance(r.exception, ValueError) and "only sqlite and postgresql" in str(r.exception)
+
+
+def test_load_needs_its_batch_once(project):
+    def words(text: str) -> str:  # the usage error comes in a box, wrapped
+        return " ".join(text.replace("│", " ").split())
+
+    r = ferv(project, "load")
+    assert r.exit_code == 2 and "--batch is required" in words(r.output)
+    r = ferv(project, "load", "other", "--batch", BATCH)
+    assert r.exit_code == 2 and "give --batch once" in words(r.output)
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
     ferv annotate add-annotator "Ada" --role PR          # prints the login token (shown once)
     ferv annotate revoke pr-1a2b3c --new-token           # ends Ada's logins, prints a new token
-    ferv annotate load b0001                             # annotation_tasks of batch b0001 -> database
+    ferv annotate load --batch b0001                     # annotation_tasks of batch b0001 -> database
     ferv annotate serve --port 8000                      # the labelling page on http://127.0.0.1:8000/
     ferv annotate export-answers                         # database -> answers + group_checks manifests
 
@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
 
 Db = Annotated[
     str | None,
@@ -162,7 +162,13 @@ def revoke_cmd(
 
 
 def load_cmd(
-    batch: Annotated[str, typer.Argument(help="The annotation batch id (see `ferv annotate package`).")],
+    batch: Annotated[
+        str | None, typer.Option("--batch", help="The annotation batch id (see `ferv annotate package`).")
+    ] = None,
+    old_batch: Annotated[
+        str | None,
+        typer.Argument(metavar="BATCH", help="Deprecated: the batch as a positional; use --batch."),
+    ] = None,
     db: Db = None,
     config: ConfigFile = None,
     preset: Preset = "default",
@@ -173,6 +179,7 @@ def load_cmd(
     from tasks.annotate.web import service
     from tasks.annotate.web.manifests import read_batch
 
+    batch = renamed(batch, old_batch, "--batch", "the positional BATCH")
     cfg = resolve_config(config, preset, set_)
     data = read_batch(Catalog(cfg.storage.catalog_dir), batch)
     with _session(_db_url(db, cfg)) as s:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 
 service_app = typer.Typer(
     help="Run the flows as a service: Prefect server, work pools, deployments, workers."

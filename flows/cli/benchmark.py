@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, config_request, resolve_config
 
 benchmark_app = typer.Typer(
     help="Benchmark the baselines on labelled clips (paper, section 4).", no_args_is_help=True
@@ -190,6 +190,7 @@ def run_cmd(
     from flows.benchmark import benchmark
     from flows.prefect_server import tie_temporary_server
 
+    config, preset, set_ = config_request(config, preset, set_)
     tie_temporary_server()
     result = benchmark(
         catalog_root=str(catalog) if catalog else None, labels_run_id=labels_run,

@@ -12,15 +12,24 @@ from typing import Annotated
 
 import typer
 
-from data_catalog.assets import cli as assets_cli
-from flows.annotate_cli import annotate_app
-from flows.benchmark_cli import benchmark_app
-from flows.crawl_cli import crawl_cmd
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
-from flows.release_cli import register_commands as register_release_commands
-from flows.service_cli import service_app
-from flows.zoo_cli import zoo_app
-from tasks.report import register_commands as register_report_commands
+from flows.cli.annotate import annotate_app
+from flows.cli.assets import assets_app
+from flows.cli.benchmark import benchmark_app
+from flows.cli.crawl import crawl_cmd
+from flows.cli.import_dataset import import_cmd
+from flows.cli.options import (
+    ConfigFile,
+    Overrides,
+    Preset,
+    RootOptions,
+    RootPreset,
+    config_request,
+    resolve_config,
+)
+from flows.cli.release import register_commands as register_release_commands
+from flows.cli.report import report_cmd
+from flows.cli.service import service_app
+from flows.cli.zoo import zoo_app
 
 app = typer.Typer(
     help="Build multi-scene facial-expression video datasets the way FERV39k was built.",
@@ -30,15 +39,26 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Query and inspect the manifest catalog.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+
+
+@app.callback()
+def ferv(
+    ctx: typer.Context, config: ConfigFile = None, preset: RootPreset = None, set_: Overrides = None
+) -> None:
+    """The config options given here apply to every command (flows/cli/options.py)."""
+    ctx.obj = RootOptions(config, preset, list(set_ or []))
+
+
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(config_app, name="config")
 app.command("crawl")(crawl_cmd)
-app.add_typer(assets_cli(), name="assets")
+app.add_typer(assets_app, name="assets")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(service_app, name="service")
 app.add_typer(benchmark_app, name="benchmark")
-register_report_commands(app)  # report, import
+app.command("report")(report_cmd)
+app.command("import")(import_cmd)
 register_release_commands(app)  # card, export, takedown
 
 
@@ -133,6 +153,7 @@ def build_candidates_cmd(
     from flows.build_candidates import build_candidates, check_request
     from flows.prefect_server import tie_temporary_server
 
+    config, preset, set_ = config_request(config, preset, set_)
     request = dict(
         scene=scene, sources=source, target=target, seed=seed, preset=preset,
         config_file=str(config) if config else None, overrides=set_, crawl=not no_crawl,
@@ -152,6 +173,7 @@ def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides
     from flows.prefect_server import tie_temporary_server
 
     cfg = resolve_config(config, preset, set_)
+    config, preset, set_ = config_request(config, preset, set_)
     footage = prepare_footage(cfg.storage.root, cfg.storage.cache_dir)
     tie_temporary_server()
     result = build_candidates(
@@ -163,14 +185,24 @@ def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides
     typer.echo(f"summary: {result.summary_path}")
 
 
+#: The command line's exit codes: a bad request (usage, input, config) and a run that failed.
+USAGE_ERROR, RUN_FAILED = 2, 1
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code ``main`` gives an uncaught error, or None for an error that is a bug (a traceback)."""
+    if isinstance(exc, ConnectionError):  # the network failed the run, the request was fine
+        return RUN_FAILED
+    if isinstance(exc, (ValueError, FileNotFoundError)):
+        return USAGE_ERROR
+    return None
+
+
 def main() -> None:
-    """Entry point: user errors (bad input, bad config) print one clear line and exit 2."""
+    """Entry point: a bad request (input, config) prints one clear line and exits 2; a run that failed on
+    the network exits 1 the same way (the README's exit-code policy)."""
     try:
         app()
     except (ValueError, FileNotFoundError, ConnectionError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()
+        sys.exit(exit_code(exc))

@@ -4,7 +4,7 @@
     ferv crawl --scene Terror --source local:demo/footage --set storage.root=/tmp/ferv
     ferv crawl --scene Terror --retry-failed
 
-Registered in flows/cli.py; heavy libraries load only when the command runs.
+Registered in flows/cli/app.py; heavy libraries load only when the command runs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 
 
 def crawl_cmd(

@@ -1,7 +1,7 @@
 """``ferv card``, ``ferv export`` and ``ferv takedown``: publish a dataset, and honour removal requests.
 
-    ferv card out/card                               # card.md + croissant.json + provenance for the catalog
-    ferv export out/FERV39k --layout ferv39k         # the release, with its card at the root
+    ferv card --out out/card                         # card.md + croissant.json + provenance for the catalog
+    ferv export --out out/FERV39k --format ferv39k   # the release, with its card at the root
     ferv takedown youtube-abc123 --requested-by "legal@example.org"
 
 Libraries load inside the commands, so ``ferv --help`` stays fast.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from tasks.release.card import CardSettings
 
 LAYOUTS = ("ferv39k",)
+#: The destination as a positional, the spelling before ``--out`` (kept for one release).
+OldOut = Annotated[Path | None, typer.Argument(metavar="OUT", hidden=True, help="Deprecated: use --out.")]
 #: Counts of clips an export left out, per reason, kept next to the card so a rebuilt card still says so.
 LEFT_OUT_FILE = "left_out.json"
 
@@ -63,7 +65,10 @@ def _validated(path: Path, n_clips: int) -> None:
 
 
 def card_cmd(
-    out_dir: Annotated[Path, typer.Argument(help="Where to write card.md, croissant.json, provenance.*")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write card.md, croissant.json, provenance.*")
+    ] = None,
+    old_out: OldOut = None,
     labels_run: Annotated[
         str | None, typer.Option(help="Describe the clips of this labels run only (default: all labels).")
     ] = None,
@@ -77,6 +82,7 @@ def card_cmd(
     from data_catalog.io import Catalog
     from tasks.release.card import build_card, card_labels, write_card
 
+    out_dir = Path(renamed(out_dir, old_out, "--out", "the positional OUT"))
     cfg = resolve_config(config, preset, set_)
     catalog = Catalog(cfg.storage.catalog_dir)
     card = build_card(
@@ -93,15 +99,19 @@ def card_cmd(
 
 
 def export_cmd(
-    out_dir: Annotated[Path, typer.Argument(help="Where to write the dataset.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write the dataset.")] = None,
+    old_out: OldOut = None,
     layout: Annotated[
-        str, typer.Option("--layout", help=f"Output layout: {', '.join(LAYOUTS)}.")
-    ] = "ferv39k",
+        str | None, typer.Option("--format", help=f"Dataset format: {', '.join(LAYOUTS)} (default ferv39k).")
+    ] = None,
+    old_layout: Annotated[
+        str | None, typer.Option("--layout", hidden=True, help="Deprecated: use --format.")
+    ] = None,
     mode: Annotated[str, typer.Option(help="'hardlink' (copies across filesystems) or 'copy'.")] = "hardlink",
     seed: Annotated[int, typer.Option(help="Seed of the 80/20 split for clips without one.")] = 0,
     test_fraction: Annotated[float, typer.Option(help="Share of each scene and label in test.")] = 0.2,
     path_root: Annotated[
-        str | None, typer.Option(help="Prefix of the paths in train.csv/test.csv (default: OUT_DIR).")
+        str | None, typer.Option(help="Prefix of the paths in train.csv/test.csv (default: --out).")
     ] = None,
     include_unlicensed: IncludeUnlicensed = False,
     name: Name = None,
@@ -113,8 +123,10 @@ def export_cmd(
     """Export the labelled clips (face crops, scene images, split files) in a dataset layout, with the
     provenance table, the dataset card and its Croissant file at the root. Clips whose source licence is
     unknown or not in release.allowed_licences are left out unless --include-unlicensed."""
+    out_dir = Path(renamed(out_dir, old_out, "--out", "the positional OUT"))
+    layout = renamed(layout, old_layout, "--format", "--layout", default="ferv39k")
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
+        raise ValueError(f"unknown format {layout!r}; formats: {', '.join(LAYOUTS)}")
     from data_catalog.formats.ferv39k_release import export_release
     from data_catalog.io import Catalog, atomic_write_bytes
 

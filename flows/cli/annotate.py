@@ -6,7 +6,7 @@
     ferv annotate label-studio import ls_export.json --batch b0001
     ferv annotate simulate --clips 300 --quality mixed
 
-Registered in flows/cli.py as the ``annotate`` group; heavy libraries load only when a command runs.
+Registered in flows/cli/app.py as the ``annotate`` group; heavy libraries load only when a command runs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from flows.annotate_web_cli import register as register_web_commands
-from flows.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.annotate_web import register as register_web_commands
+from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
 from tasks.annotate.aggregation import AGGREGATORS
 
 annotate_app = typer.Typer(

@@ -4,7 +4,7 @@
     ferv zoo list --n-frames 16 --pattern 'ts-*'
     ferv zoo export-refiner work/benchmark/r50.pt --out work/models/fer_r50.onnx
 
-Registered in flows/cli.py; torch loads only when a command runs.
+Registered in flows/cli/app.py; torch loads only when a command runs.
 """
 
 from __future__ import annotations
