@@ -40,3 +40,11 @@ def killed_writer() -> Callable[[str], None]:
             proc.wait()
 
     return run
+
+
+@pytest.fixture(scope="session")
+def detector():
+    """The bundled SCRFD face detector (CUDA where usable, else the CPU), loaded once."""
+    from models.detectors import create_detector
+
+    return create_detector("scrfd", device="auto")

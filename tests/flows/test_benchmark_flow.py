@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from data_catalog.io import Catalog
-from tests.benchmark.footage import assign, demo_crops, write_release
+from tests.tasks.benchmark.footage import assign, demo_crops, write_release
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = [f"benchmark.{k}" for k in ("n_frames=2", "face_size=64", "batch_size=8", "num_workers=0", "device=cpu",

@@ -13,8 +13,8 @@ from flows.config import load_config
 from flows.summary import write_summary
 from tasks.crawl.verify import check_video
 from tasks.segment import STAGE, SegmentConfig, segment_video
-from tests.tasks.crawl.test_stage import run
-from tests.tasks.test_media import BAD_FILE_REASONS, ffmpeg, make_bad_files
+from tests.helpers.media import BAD_FILE_REASONS, ffmpeg, make_bad_files
+from tests.tasks.crawl.site import run
 
 SCENE = "Terror"
 

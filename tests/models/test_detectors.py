@@ -18,11 +18,6 @@ def rgb(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def detector():
-    return create_detector("scrfd", device="auto")
-
-
-@pytest.fixture(scope="module")
 def multi_face(demo_media) -> np.ndarray:
     return rgb(demo_media("multi-face-image"))
 

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from tasks.media import count_frames, decode_frames, encode_clip, probe
 from tasks.segment import SegmentConfig, clip_rng, segment_video
-from tests.tasks.test_media import (
+from tests.helpers.media import (
     BAD_FILE_REASONS,
     ffmpeg,
     make_bad_files,

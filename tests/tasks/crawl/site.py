@@ -19,6 +19,11 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from data_catalog.io import Catalog
+from data_catalog.lineage import RunContext
+from tasks.crawl.config import CrawlConfig
+from tasks.crawl.stage import crawl
+
 
 def make_video(
     path: Path, seconds: float, size: str = "160x120", rate: int = 10, bitrate: str | None = None
@@ -149,3 +154,20 @@ class Site:
                     time.sleep(0.1)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+FAST = {"min_duration_s": 1.0, "socket_timeout_s": 1.0, "retries": 0, "backoff_s": 0.0}
+
+
+def run(tmp_path: Path, sources: list[str], scenes=("Terror",), retry_failed=False, **cfg):
+    catalog = Catalog(tmp_path / "catalog")
+    result = crawl(
+        catalog,
+        tmp_path / "media",
+        list(scenes),
+        CrawlConfig(**(FAST | cfg)),
+        RunContext.create({"test": 1}),
+        sources=sources,
+        retry_failed=retry_failed,
+    )
+    return result, catalog.read("videos").set_index("video_id")

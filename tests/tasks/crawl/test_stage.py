@@ -15,25 +15,11 @@ from flows.cli import app
 from keywords.taxonomy import UnknownSceneError
 from tasks.crawl.config import CrawlConfig
 from tasks.crawl.sources import SourceError, discover, parse_source
-from tasks.crawl.stage import CrawlError, crawl
+from tasks.crawl.stage import CrawlError
 from tasks.crawl.verify import check_video
+from tests.tasks.crawl.site import FAST, run
 
 REPO = Path(__file__).resolve().parents[3]
-FAST = {"min_duration_s": 1.0, "socket_timeout_s": 1.0, "retries": 0, "backoff_s": 0.0}
-
-
-def run(tmp_path: Path, sources: list[str], scenes=("Terror",), retry_failed=False, **cfg):
-    catalog = Catalog(tmp_path / "catalog")
-    result = crawl(
-        catalog,
-        tmp_path / "media",
-        list(scenes),
-        CrawlConfig(**(FAST | cfg)),
-        RunContext.create({"test": 1}),
-        sources=sources,
-        retry_failed=retry_failed,
-    )
-    return result, catalog.read("videos").set_index("video_id")
 
 
 def url_list(tmp_path: Path, site, paths: list[str]) -> str:

@@ -244,7 +244,7 @@ def test_card_reports_annotation_and_sources_as_the_manifests_hold_them(tmp_path
 
 
 def test_takedown_of_an_imported_clip_cleans_an_export_without_provenance_by_its_release_path(tmp_path):
-    from tests.data_catalog.test_ferv39k_release import _release
+    from tests.helpers.release import release as _release
 
     root = tmp_path / "work"
     release = _release(root / "downloads" / "FERV39k")  # the official release, under the storage root

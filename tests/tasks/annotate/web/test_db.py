@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
 from tasks.annotate.web.db import Base, open_database, upgrade
-from tests.annotate.web.conftest import BATCH, TEST_CFG, Team
-from tests.annotate.web.test_workflow_api import answer_copy, label_gold
+from tests.tasks.annotate.web.conftest import BATCH, TEST_CFG, Team, answer_copy, label_gold
 
 TABLES = {"alembic_version", "annotators", "login_sessions", "tasks", "assignments", "answers", "reviews"}
 

@@ -15,7 +15,7 @@ from tasks.annotate.package import package
 from tasks.annotate.web import service
 from tasks.annotate.web.app import create_app
 from tasks.annotate.web.db import Answer, Assignment, open_database
-from tests.annotate.web.conftest import SCENE, TEST_CFG, running_server
+from tests.tasks.annotate.web.conftest import SCENE, TEST_CFG, running_server
 
 N_CA = 50
 

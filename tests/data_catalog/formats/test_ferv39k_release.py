@@ -1,11 +1,9 @@
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from data_catalog.formats.ferv39k_release import BENCHMARK_LABEL_ORDER, export_release, import_release
@@ -14,37 +12,9 @@ from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
 from data_catalog.stratified_split import stratified_split
 from flows.cli import app
-
-# (scene, emotion, clip folder, split, frames): folder names repeat across scenes and expressions, as the
-# release numbers clips within each (scene, expression).
-RELEASE = [
-    ("Terror", "Fear", "0001", "train", 3),
-    ("Terror", "Fear", "0002", "test", 4),
-    ("Terror", "Happy", "0001", "train", 2),
-    ("Liveshow", "Happy", "0001", "train", 5),
-    ("Liveshow", "Sad", "0001", "test", 3),
-    ("Argue", "Angry", "0007", "train", 2),
-]
-
-
-def _jpeg(path: Path, seed: int, size: tuple[int, int] = (16, 16)) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path, quality=80)
-
-
-def _release(root: Path, entries=RELEASE, extra_lines: dict[str, list[str]] | None = None) -> Path:
-    for k, (scene, emotion, clip, _, frames) in enumerate(entries):
-        for f in range(frames):
-            _jpeg(root / "2_ClipsforFaceCrop" / scene / emotion / clip / f"{f + 1:03d}.jpg", k * 100 + f)
-            _jpeg(root / "3_ClipsforScenImages" / scene / emotion / clip / f"{f + 1:03d}.jpg", k, (24, 16))
-    for split in ("train", "test"):
-        lines = [f"{s}/{e}/{c} {e}" for s, e, c, sp, _ in entries if sp == split]
-        lines += (extra_lines or {}).get(split, [])
-        path = root / "4_setups" / "All_scenes" / f"{split}_All.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n")
-    return root
+from tests.helpers.release import RELEASE
+from tests.helpers.release import jpeg as _jpeg
+from tests.helpers.release import release as _release
 
 
 def _ctx(run_id: str) -> RunContext:

@@ -16,7 +16,6 @@ from tasks.face_filter.detect import detect_clips
 from tasks.face_filter.measures import box_iou, measure_clip
 from tasks.face_filter.rules import apply_rules
 from tasks.segment import SegmentConfig, segment_video
-from tests.tasks.test_face_filter import videos  # noqa: F401  (the test footage fixture)
 
 pytestmark = pytest.mark.slow
 

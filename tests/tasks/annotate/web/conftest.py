@@ -16,10 +16,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
 
 from data_catalog.io import Catalog
 from data_catalog.lineage import RunContext
+from flows.cli import app
 from tasks.annotate.config import AnnotateConfig
+from tasks.annotate.web.db import Task
 
 SCENE = "Talkshow"
 BATCH = "b0001"
@@ -167,3 +171,65 @@ def running_server(app) -> Iterator[str]:
         srv.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+# Shared by the web tests: the gold answers, a whole copy, a started team, a project on disk, the CLI.
+
+RIGHT, WRONG = "sadness", "rage"  # the PR labels every gold item Sad (sadness)
+
+
+def label_gold(pr) -> int:
+    """A PR labels every gold item; returns how many."""
+    n = 0
+    while (item := pr.get("/api/next", params={"queue": "gold"}).json()["item"]) is not None:
+        r = pr.post("/api/answers", json={"task_id": item["task_id"], "word": RIGHT, "time_spent_s": 2.5})
+        assert r.status_code == 201, r.text
+        n += 1
+    return n
+
+
+def gold_tasks(db) -> set[str]:
+    with db.session() as s:
+        return set(s.scalars(select(Task.task_id).where(Task.gold.is_(True))))
+
+
+def answer_copy(client, db, gold_right: int, queue: str = "label") -> list[dict]:
+    """Answer the whole current copy: the first ``gold_right`` gold items right, the other gold items
+    wrong, the rest with a word; returns the responses."""
+    gold = gold_tasks(db)
+    out, right_left = [], gold_right
+    first = client.get("/api/next", params={"queue": queue}).json()["item"]
+    assert first is not None, "no copy to label"
+    total = first["progress"]["total"]
+    for i in range(total):
+        item = client.get("/api/next", params={"queue": queue}).json()["item"]
+        assert item["progress"] == {"index": i + 1, "total": total}
+        word = "amazement"
+        if item["task_id"] in gold:
+            word, right_left = (RIGHT, right_left - 1) if right_left > 0 else (WRONG, right_left)
+        r = client.post("/api/answers", json={"task_id": item["task_id"], "word": word, "time_spent_s": 3})
+        assert r.status_code == 201, r.text
+        out.append(r.json())
+    return out
+
+
+@pytest.fixture
+def started(team):
+    """Two CAs and a PR; the gold items are labelled and each CA holds a copy."""
+    ca1, ca2, pr = team.add("ca1", "CA"), team.add("ca2", "CA"), team.add("pr1", "PR")
+    label_gold(pr)
+    item1 = ca1.get("/api/next").json()["item"]
+    item2 = ca2.get("/api/next").json()["item"]
+    return team, ca1, ca2, pr, item1, item2
+
+
+@pytest.fixture
+def project(tmp_path, batch) -> Path:
+    """A storage root holding a copy of the batch's catalog (the test writes answers into it)."""
+    shutil.copytree(batch.root, tmp_path / "catalog")
+    return tmp_path
+
+
+def ferv(root: Path, *args: str):
+    result = CliRunner().invoke(app, ["annotate", *args, "--set", f"storage.root={root}"])
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tasks.annotate.web.manifests import face_track, read_batch
-from tests.annotate.web.conftest import BATCH, TITLE
+from tests.tasks.annotate.web.conftest import BATCH, TITLE
 
 
 def test_face_track_keeps_the_dominant_face_in_clip_time_and_frame_fractions():

@@ -15,7 +15,7 @@ from tasks.annotate.web import auth, service
 from tasks.annotate.web.app import COOKIE, create_app
 from tasks.annotate.web.db import Answer, Task
 from tasks.annotate.web.settings import ServerSettings
-from tests.annotate.web.conftest import TEST_CFG, TITLE, running_server
+from tests.tasks.annotate.web.conftest import TEST_CFG, TITLE, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -8,18 +8,7 @@ from sqlalchemy import func, select
 
 from tasks.annotate.web.app import COOKIE
 from tasks.annotate.web.db import Answer, Task
-from tests.annotate.web.test_workflow_api import RIGHT, label_gold
-
-
-@pytest.fixture
-def started(team):
-    """Two CAs and a PR; the gold items are labelled and each CA holds a copy."""
-    ca1, ca2, pr = team.add("ca1", "CA"), team.add("ca2", "CA"), team.add("pr1", "PR")
-    label_gold(pr)
-    item1 = ca1.get("/api/next").json()["item"]
-    item2 = ca2.get("/api/next").json()["item"]
-    return team, ca1, ca2, pr, item1, item2
-
+from tests.tasks.annotate.web.conftest import RIGHT
 
 ENDPOINTS = [
     ("get", "/api/me"),

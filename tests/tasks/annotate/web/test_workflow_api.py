@@ -6,45 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tasks.annotate.web.db import Answer, Assignment, Task
-from tests.annotate.web.conftest import BATCH, TEST_CFG
-
-RIGHT, WRONG = "sadness", "rage"  # the PR labels every gold item Sad (sadness)
-
-
-def label_gold(pr) -> int:
-    """A PR labels every gold item; returns how many."""
-    n = 0
-    while (item := pr.get("/api/next", params={"queue": "gold"}).json()["item"]) is not None:
-        r = pr.post("/api/answers", json={"task_id": item["task_id"], "word": RIGHT, "time_spent_s": 2.5})
-        assert r.status_code == 201, r.text
-        n += 1
-    return n
-
-
-def gold_tasks(db) -> set[str]:
-    with db.session() as s:
-        return set(s.scalars(select(Task.task_id).where(Task.gold.is_(True))))
-
-
-def answer_copy(client, db, gold_right: int, queue: str = "label") -> list[dict]:
-    """Answer the whole current copy: the first ``gold_right`` gold items right, the other gold items
-    wrong, the rest with a word; returns the responses."""
-    gold = gold_tasks(db)
-    out, right_left = [], gold_right
-    first = client.get("/api/next", params={"queue": queue}).json()["item"]
-    assert first is not None, "no copy to label"
-    total = first["progress"]["total"]
-    for i in range(total):
-        item = client.get("/api/next", params={"queue": queue}).json()["item"]
-        assert item["progress"] == {"index": i + 1, "total": total}
-        word = "amazement"
-        if item["task_id"] in gold:
-            word, right_left = (RIGHT, right_left - 1) if right_left > 0 else (WRONG, right_left)
-        r = client.post("/api/answers", json={"task_id": item["task_id"], "word": word, "time_spent_s": 3})
-        assert r.status_code == 201, r.text
-        out.append(r.json())
-    return out
+from tasks.annotate.web.db import Answer, Assignment
+from tests.tasks.annotate.web.conftest import BATCH, TEST_CFG, answer_copy, label_gold
 
 
 def assignments(db, **where) -> list[Assignment]:

@@ -9,7 +9,7 @@ from data_catalog.io import Catalog
 from flows.config import load_config
 from tasks.benchmark.config import BenchmarkConfig
 from tasks.benchmark.jobs import Job, export_closed_loop, plan_jobs, prepare, run_job
-from tests.benchmark.footage import write_catalog
+from tests.tasks.benchmark.footage import write_catalog
 
 CFG = BenchmarkConfig(n_frames=2, face_size=64, epochs=1, batch_size=8, max_steps_per_epoch=1, num_workers=0,
                       device="cpu", export_refiner=True)  # fmt: skip

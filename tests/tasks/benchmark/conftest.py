@@ -4,7 +4,7 @@ the annotation stage leave it."""
 import pytest
 
 from data_catalog.io import Catalog
-from tests.benchmark.footage import assign, demo_crops, write_catalog
+from tests.tasks.benchmark.footage import assign, demo_crops, write_catalog
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,12 +16,7 @@ from sqlalchemy import text, update
 from tasks.annotate.web.app import COOKIE, SECURITY_HEADERS, create_app
 from tasks.annotate.web.db import Annotator, LoginSession, utcnow
 from tasks.annotate.web.settings import ServerSettings
-from tests.annotate.web import test_access, test_cli
-from tests.annotate.web.conftest import TEST_CFG, running_server
-from tests.annotate.web.test_cli import ferv
-from tests.annotate.web.test_workflow_api import RIGHT, label_gold
-
-started, project = test_access.started, test_cli.project  # the fixtures, shared
+from tests.tasks.annotate.web.conftest import RIGHT, TEST_CFG, ferv, label_gold, running_server
 
 ORIGIN = {"Origin": "http://testserver"}
 MB = 1024 * 1024

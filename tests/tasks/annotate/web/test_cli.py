@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from flows.cli import app
-from tests.annotate.web.conftest import BATCH
-
-
-@pytest.fixture
-def project(tmp_path, batch) -> Path:
-    """A storage root holding a copy of the batch's catalog (the test writes answers into it)."""
-    shutil.copytree(batch.root, tmp_path / "catalog")
-    return tmp_path
-
-
-def ferv(root: Path, *args: str):
-    result = CliRunner().invoke(app, ["annotate", *args, "--set", f"storage.root={root}"])
-    return result
+from tests.tasks.annotate.web.conftest import BATCH, ferv
 
 
 def test_add_load_label_and_export_from_the_command_line(project):

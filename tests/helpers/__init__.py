@@ -1,0 +1,1 @@
+"""Helpers shared by tests across the tree (one place for each)."""
