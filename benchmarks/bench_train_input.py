@@ -50,9 +50,9 @@ TABLE2_MODELS, TABLE2_EPOCHS = 16, 60
 
 
 def demo_catalog(work: Path, n_clips: int) -> Catalog:
-    """A catalog of ``n_clips`` labelled clips cut from the demo video (tests/benchmark/footage.py)."""
+    """A catalog of ``n_clips`` labelled clips cut from the demo video (tests/tasks/benchmark/footage.py)."""
     from data_catalog.assets import asset_path
-    from tests.benchmark.footage import assign, demo_crops, write_catalog
+    from tests.tasks.benchmark.footage import assign, demo_crops, write_catalog
 
     catalog = Catalog(work / "catalog")
     if not catalog.part_files("labels"):
