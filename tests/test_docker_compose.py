@@ -61,6 +61,7 @@ def test_workers_poll_the_pools_the_deployments_use(compose):
     assert pools == {"cpu-worker": svc.cpu_pool, "gpu-worker": svc.gpu_pool}
 
 
+@pytest.mark.slow
 def test_every_ferv_command_exists_and_accepts_its_options(compose):
     runner = CliRunner()
     for name, svc in compose["services"].items():

@@ -256,6 +256,7 @@ def _pypi(dist: str, member: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_pypi_members_come_from_sdist_and_wheel_via_find_links(tmp_path):
     links = tmp_path / "links"
     _build_archives(links)

@@ -27,6 +27,7 @@ def footage(tmp_path_factory, demo_media) -> tuple[Path, dict[str, Path]]:
     return folder, files
 
 
+@pytest.mark.slow
 def test_every_local_input_gets_a_row_and_a_reason(tmp_path, footage):
     folder, files = footage
     _, rows = run(tmp_path, [f"local:{folder}"])
@@ -58,6 +59,7 @@ def test_a_video_too_short_for_one_clip_says_so(tmp_path, demo_media):
     assert "shorter than one clip" in seg.media["error"]
 
 
+@pytest.mark.slow
 def test_the_summary_lists_every_failed_input_with_its_reason(tmp_path, footage, demo_media):
     folder, files = footage
     _, rows = run(tmp_path, [f"local:{folder}"])

@@ -196,6 +196,7 @@ def r50_torch(r50_files):
     return create_refiner("resnet50", weights=r50_files[0], device="cpu")
 
 
+@pytest.mark.slow
 def test_resnet50_from_checkpoint_and_from_onnx_give_identical_outputs(r50_files, r50_torch, happy_face):
     onnx = create_refiner("resnet50", weights=r50_files[1], backend="onnxruntime", device="cpu")
     crops = [happy_face, happy_face[:, ::-1].copy()]
@@ -214,6 +215,7 @@ def test_resnet50_without_weights_fails_clearly():
         create_refiner("resnet50", weights="missing.pt")
 
 
+@pytest.mark.slow
 def test_resnet50_rejects_a_checkpoint_of_another_shape(tmp_path):
     path = tmp_path / "imagenet_head.pt"
     torch.save(build_resnet50(num_classes=10).state_dict(), path)
@@ -244,6 +246,7 @@ def loopback_server(r50_files):
     server.server_close()
 
 
+@pytest.mark.slow
 def test_resnet50_weights_from_a_url_are_verified_and_cached(
     tmp_path, r50_files, r50_torch, loopback_server, happy_face
 ):
@@ -265,6 +268,7 @@ def test_resnet50_weights_from_a_url_are_verified_and_cached(
         create_refiner("resnet50", weights=f"{base}/nothing.pt", sha256=sha, cache_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_resnet50_onnx_file_needs_the_onnxruntime_backend(r50_files):
     with pytest.raises(ValueError, match="runs on backend 'onnxruntime', not 'torch'"):
         create_refiner("resnet50", weights=r50_files[1], backend="torch")

@@ -62,6 +62,7 @@ def _is_a_real_chart(path) -> bool:
     return path.stat().st_size > 10_000 and pixels.shape[0] > 200 and pixels.shape[1] > 400 and colours > 20
 
 
+@pytest.mark.slow
 def test_report_draws_figure4_from_the_selected_clips(catalog, tmp_path):
     result = render_report(catalog, tmp_path / "reports", SubsampleConfig(targets={s: 6 for s in COUNTS}))
     assert result.label_source == "selections" and result.n_clips == 36

@@ -96,6 +96,7 @@ def test_rerun_with_same_seed_gives_same_clips_other_seed_differs(demo, demo_cli
     assert clip_rng(0, "local-demo").uniform() != clip_rng(0, "local-other").uniform()
 
 
+@pytest.mark.slow
 def test_encoded_clips_hold_exactly_their_frame_range(demo, demo_clips, tmp_path):
     _, clips = demo_clips
     for c in (clips[0], clips[len(clips) // 2], clips[-1]):

@@ -164,6 +164,7 @@ def test_stratified_split_is_seeded_and_80_20_per_scene_and_label():
     assert not split.equals(stratified_split(labels, 0.2, seed=2))
 
 
+@pytest.mark.slow
 def test_cli_import_then_export(tmp_path):
     release = _release(tmp_path / "rel")
     runner = CliRunner()
@@ -249,6 +250,7 @@ def test_split_files_are_what_mae_dfer_and_dfer_clip_read(tmp_path):
                 assert c_frames == frames[rel] == len(list(Path(c_folder).glob("*.jpg")))
 
 
+@pytest.mark.slow
 def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path, monkeypatch):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

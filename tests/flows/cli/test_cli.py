@@ -10,6 +10,7 @@ from flows.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_every_command_has_help():
     commands = [[]]
     for group in app.registered_groups:
@@ -24,6 +25,7 @@ def test_every_command_has_help():
         assert "Usage" in result.output
 
 
+@pytest.mark.slow
 def test_help_is_fast_because_heavy_imports_are_deferred():
     start = time.perf_counter()
     out = subprocess.run(
@@ -65,6 +67,7 @@ def _build(tmp_path, *args):
         (["--no-crawl", "--source", "local:footage"], "--source 'local:footage' with --no-crawl"),
     ],
 )
+@pytest.mark.slow
 def test_build_candidates_refuses_a_bad_request_in_one_line_before_the_flow(tmp_path, args, message):
     out = _build(tmp_path, *args)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -73,6 +76,7 @@ def test_build_candidates_refuses_a_bad_request_in_one_line_before_the_flow(tmp_
     assert not (tmp_path / "work").exists()  # nothing ran
 
 
+@pytest.mark.slow
 def test_build_candidates_with_an_unknown_scene_is_one_line(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "flows.cli", "build-candidates", "--scene", "Nowhere"],

@@ -3,6 +3,7 @@ export command."""
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -12,6 +13,7 @@ from models.zoo import build
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_zoo_list_prints_ours_next_to_the_readme():
     result = runner.invoke(app, ["zoo", "list"])
     assert result.exit_code == 0, result.output
@@ -24,6 +26,7 @@ def test_zoo_list_prints_ours_next_to_the_readme():
     assert more[1].split()[3] == f"{(11_205_191 + 8 * 512 * 7) / 1e6:.2f}"
 
 
+@pytest.mark.slow
 def test_zoo_export_refiner_writes_the_onnx_its_sidecar_and_the_overrides(tmp_path):
     torch.manual_seed(0)
     torch.save({"model": build("r18", n_frames=2).state_dict()}, tmp_path / "r18.pt")

@@ -12,6 +12,8 @@ from models.fer import create_refiner
 from models.zoo import build, export_refiner, refine_overrides
 from models.zoo.export import IMAGENET_MEAN, IMAGENET_STD
 
+pytestmark = pytest.mark.slow  # trains, detects or serves for real: seconds per test
+
 N_FRAMES = 2
 
 
@@ -70,6 +72,7 @@ def torch_probs(r50, face_crops) -> np.ndarray:
         return torch.softmax(r50(clips), dim=1).numpy()
 
 
+@pytest.mark.slow
 def test_exported_refiner_gives_the_torch_models_probabilities_on_real_faces(
     exported, torch_probs, face_crops
 ):

@@ -67,6 +67,7 @@ def test_output_shape_at_the_papers_input_sizes(name):
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in NAMES]
 )
+@pytest.mark.slow
 def test_forward_and_backward_on_a_small_clip(name):
     """Two clips of two frames, 32x32 faces and 32x48 scenes (small so VGG16 and I3D stay fast on a CPU):
     finite logits of the right shape, and every parameter gets a finite gradient."""

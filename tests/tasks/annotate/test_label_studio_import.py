@@ -75,6 +75,7 @@ def _truth(tasks: pd.DataFrame) -> dict[str, str]:
     return dict(zip(tasks["clip_id"], tasks["predicted_label"], strict=False))
 
 
+@pytest.mark.slow
 def test_label_studio_answers_are_scored_and_land(project):
     root, tasks, items = project
     truth = _truth(tasks)

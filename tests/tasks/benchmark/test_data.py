@@ -13,12 +13,15 @@ from tasks.benchmark.config import BenchmarkConfig
 from tasks.benchmark.data import ClipDataset, benchmark_clips, load_labels, sample_frames
 from tasks.benchmark.loader import JobLoader
 
+pytestmark = pytest.mark.slow  # trains, detects or serves for real: seconds per test
+
 
 @pytest.fixture(scope="module")
 def clips(demo_catalog):
     return benchmark_clips(load_labels(demo_catalog).frame, demo_catalog).frame
 
 
+@pytest.mark.slow
 def test_labels_join_the_candidates_crop_folders(clips, demo_footage):
     assert len(clips) == len(demo_footage) == 24
     assert set(clips["label"]) == {"Sad", "Happy"} and set(clips["label_index"]) == {3, 5}
@@ -103,6 +106,7 @@ def test_two_stream_needs_scene_frames(clips):
         ClipDataset(clips, BenchmarkConfig(), streams=("scene",))
 
 
+@pytest.mark.slow
 def test_worker_processes_load_the_same_batches(clips):
     cfg = BenchmarkConfig(n_frames=2, face_size=32)
     # One batch each; closing the loader lets the worker processes shut down cleanly.

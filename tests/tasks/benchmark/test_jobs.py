@@ -32,6 +32,7 @@ def prep(demo_catalog, tmp_path):
     return prepare(demo_catalog, CFG, {"benchmark": "test"}, tmp_path / "benchmark")
 
 
+@pytest.mark.slow
 def test_results_parts_per_test_setup_and_finished_work_is_skipped(prep):
     (job,) = plan_jobs(["r18"], ["SIA-to-DL"], [2])
     refs = run_job(job, prep, CFG, progress=False)
@@ -69,6 +70,7 @@ def test_a_broken_clip_is_a_failed_row_not_an_exception(demo_footage, tmp_path):
     assert ref.rows == 1
 
 
+@pytest.mark.slow
 def test_the_trained_r50_becomes_a_refiner_for_the_next_build(prep, demo_footage, tmp_path):
     import cv2
     import numpy as np
@@ -84,6 +86,7 @@ def test_the_trained_r50_becomes_a_refiner_for_the_next_build(prep, demo_footage
     assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_splits_train_and_evaluate(demo_catalog, tmp_path):
     from typer.testing import CliRunner
 

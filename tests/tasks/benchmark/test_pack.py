@@ -18,7 +18,7 @@ from tasks.benchmark.loader import JobLoader
 from tasks.benchmark.pack import PackedStore, pack_clips
 
 CFG = BenchmarkConfig(n_frames=4, flip=0.5, num_workers=0)
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

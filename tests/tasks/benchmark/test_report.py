@@ -67,6 +67,7 @@ def test_table3_is_source_by_target(results):
     assert t.loc["DL", "WIS"] == "30.00/20.00" and t.loc["WIS", "DL"] == "27.00/17.00"
 
 
+@pytest.mark.slow
 def test_reports_write_tables_confusions_and_ablations(results, tmp_path):
     report = write_reports(results, tmp_path, BenchmarkConfig(table_scenes=["Social", "Terror"]))
     names = {p.relative_to(tmp_path).as_posix() for p in report.files}

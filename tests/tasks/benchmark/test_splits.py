@@ -115,6 +115,7 @@ def test_splits_manifest_round_trip_and_rewrite_duplicates_nothing(tmp_path, spl
     assert len(back) == len(splits) and set(back["stage"]) == {"benchmark.splits"}
 
 
+@pytest.mark.slow
 def test_export_writes_the_release_setup_files(tmp_path, splits):
     from tasks.benchmark.splits import export_setups
 

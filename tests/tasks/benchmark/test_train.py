@@ -12,6 +12,8 @@ from tasks.benchmark.evaluate import group_scores, predict, score_rows
 from tasks.benchmark.splits import build_splits, members
 from tasks.benchmark.train import load_trained, train_model
 
+pytestmark = pytest.mark.slow  # trains, detects or serves for real: seconds per test
+
 #: Tiny: 2 frames of 64x64 faces, 2 steps of 8 clips per epoch, on the CPU. No augmentation, so three
 #: epochs are enough to see the loss fall; augmentation has its own tests.
 CFG = BenchmarkConfig(n_frames=2, face_size=64, epochs=3, batch_size=8, num_workers=0, lr=0.01, device="cpu",
@@ -31,6 +33,7 @@ def uninterrupted(data, tmp_path_factory):
     return train_model("r18", data[0], CFG, tmp_path_factory.mktemp("r18-full"), progress=False)
 
 
+@pytest.mark.slow
 def test_training_reduces_the_loss_and_checkpoints_every_epoch(uninterrupted, data):
     r = uninterrupted
     assert len(data[0]) == 16 and r.epochs == 3 and len(r.step_losses) == 6
@@ -41,6 +44,7 @@ def test_training_reduces_the_loss_and_checkpoints_every_epoch(uninterrupted, da
     )
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_to_the_weights_of_an_uninterrupted_one(uninterrupted, data, tmp_path):
     first = train_model("r18", data[0], CFG, tmp_path, progress=False, stop_after_epochs=1)
     assert first.epochs == 1 and torch.load(first.checkpoint, weights_only=True)["epoch"] == 1
@@ -69,6 +73,7 @@ def test_evaluation_scores_each_group_of_the_test_side(uninterrupted, data):
     assert rows[0]["group"] == "overall" and len(rows[0]["confusion"]) == 49 and meta["epoch"] == 3
 
 
+@pytest.mark.slow
 def test_init_checkpoint_starts_from_its_weights(uninterrupted, data, tmp_path):
     from tasks.benchmark.train import build_model
 
@@ -80,6 +85,7 @@ def test_init_checkpoint_starts_from_its_weights(uninterrupted, data, tmp_path):
         build_model("vgg13", 2, init_checkpoint=uninterrupted.checkpoint)
 
 
+@pytest.mark.slow
 def test_an_lstm_trains_when_the_last_batch_holds_one_clip(data, tmp_path):
     # 9 clips at batch 8: the second batch has one clip, which batch norm cannot train on; it is skipped.
     cfg = CFG.model_copy(update={"epochs": 1})

@@ -34,6 +34,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_feed_is_expanded_into_entries_with_metadata_and_no_download(site):
     d = discover(parse_source(site.url("feed.xml")), [], CrawlConfig(**FAST))
     assert [(c.video_id, c.duration, c.title) for c in d.candidates] == [
@@ -44,6 +45,7 @@ def test_feed_is_expanded_into_entries_with_metadata_and_no_download(site):
     assert not d.failures and not any(k.startswith("/v/") for k in site.hits)
 
 
+@pytest.mark.slow
 def test_every_failure_is_a_row_and_every_download_a_verified_video(tmp_path, site):
     bad = ["missing.mp4", "truncated.mp4", "notvideo.mp4", "hang.mp4"]
     result, rows = run(tmp_path, [site.url("feed.xml"), url_list(tmp_path, site, ["v/a.mp4", *bad])])
@@ -63,6 +65,7 @@ def test_every_failure_is_a_row_and_every_download_a_verified_video(tmp_path, si
     assert rows.index.is_unique and set(rows.run_id) == {result.plan.run_id}
 
 
+@pytest.mark.slow
 def test_recrawl_downloads_nothing_new_and_retry_failed_retries_only_failed(tmp_path, site):
     sources = [site.url("feed.xml"), url_list(tmp_path, site, ["missing.mp4"])]
     first, rows1 = run(tmp_path, sources)
@@ -116,6 +119,7 @@ def _cli(tmp_path: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "flows.cli", *args, "--set", f"storage.root={tmp_path}"]
 
 
+@pytest.mark.slow
 def test_cli_exits_non_zero_on_malformed_config_and_unknown_scene(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("crawl:\n  max_per_keyword: -3\n")
@@ -129,6 +133,7 @@ def test_cli_exits_non_zero_on_malformed_config_and_unknown_scene(tmp_path):
     assert out.returncode == 2 and "unknown scene 'Horror'" in out.stderr
 
 
+@pytest.mark.slow
 def test_crawl_killed_mid_download_and_restarted_loses_and_duplicates_nothing(tmp_path, site):
     sources = url_list(tmp_path, site, ["v/a.mp4", "slow/big.mp4", "v/b.mp4"])
     cmd = _cli(tmp_path, "crawl", "--scene", "Terror", "--source", sources, "--set", "crawl.min_duration_s=1")

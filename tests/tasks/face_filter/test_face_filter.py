@@ -69,6 +69,7 @@ def test_group_photo_fails_the_dominant_face_rule(filtered):
 
 
 @pytest.mark.parametrize("name", ["face_noface", "noface_face"])
+@pytest.mark.slow
 def test_face_then_no_face_gives_clips_on_both_sides_of_the_rule(filtered, name):
     reasons = {verdict.reason for _, _, _, verdict in filtered(name)}
     assert None in reasons and "face_presence" in reasons

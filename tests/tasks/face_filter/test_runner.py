@@ -18,6 +18,8 @@ from flows.config import load_config
 from models.detectors import create_detector
 from tasks.face_filter.runner import finalize_scene, process_shard
 
+pytestmark = pytest.mark.slow  # trains, detects or serves for real: seconds per test
+
 SCENE = "Interview"
 
 
@@ -62,6 +64,7 @@ def final(setup):
     return refs, s["catalog"].read("candidates", SCENE).set_index("clip_id")
 
 
+@pytest.mark.slow
 def test_shard_writes_its_four_parts(setup):
     refs = {r.manifest: r for r in setup["refs"]}
     assert set(refs) == {"media", "clips", "faces", "candidates"}

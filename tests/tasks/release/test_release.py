@@ -29,6 +29,7 @@ def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
+@pytest.mark.slow
 def test_export_leaves_out_unknown_and_unallowed_licences_and_the_card_says_so(tmp_path):
     write_catalog(tmp_path / "work")
     out = tmp_path / "release"

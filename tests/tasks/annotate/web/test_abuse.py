@@ -49,6 +49,7 @@ def raw_request(base: str, head: str, body_parts=()) -> tuple[int, bytes]:
 # ---------------------------------------------------------------------------------------- 9: body size
 
 
+@pytest.mark.slow
 def test_a_100mb_login_body_is_refused_unread_and_never_echoed(loaded):
     with running_server(create_app(loaded, TEST_CFG)) as base:
         head = (
@@ -61,6 +62,7 @@ def test_a_100mb_login_body_is_refused_unread_and_never_echoed(loaded):
     assert b"content-security-policy" in data.lower()
 
 
+@pytest.mark.slow
 def test_a_chunked_body_is_cut_off_at_the_cap(loaded):
     chunk = b"B" * 4096
     parts = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 256  # 1 MiB in chunks, no Content-Length

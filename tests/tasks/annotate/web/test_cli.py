@@ -14,6 +14,7 @@ import pytest
 from tests.tasks.annotate.web.conftest import BATCH, ferv
 
 
+@pytest.mark.slow
 def test_add_load_label_and_export_from_the_command_line(project):
     from data_catalog.io import Catalog
     from tasks.annotate.config import AnnotateConfig
