@@ -122,6 +122,46 @@ def loader_rate(clips, cfg: BenchmarkConfig, store, epochs: int) -> dict:
             "batch": sum(steady) / (n_batches * len(steady))}  # fmt: skip
 
 
+def say(line: str) -> None:
+    """A progress line on stderr as each measurement ends (the tables come at the end, on stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def tile(clips, times: int):
+    """``clips`` repeated ``times`` times, copy k's ids suffixed ``~k`` (the same frame folders)."""
+    import pandas as pd
+
+    if times <= 1:
+        return clips
+    copies = [clips.assign(clip_id=clips["clip_id"] + f"~{k}") for k in range(times)]
+    return pd.concat(copies, ignore_index=True)
+
+
+def train_rate_of(model: str, clips, cfg: BenchmarkConfig, work: Path, store, device: str, args) -> dict:
+    """Steady-state train clips/s of ``model`` (epochs after the first), its first batches, the GPU's busy
+    share over the steady-state epochs on CUDA, and the zoo's compute rate for the same settings."""
+    from bench_zoo import measure
+
+    from tasks.benchmark.train import train_model
+
+    out = work / "train" / model
+    shutil.rmtree(out, ignore_errors=True)
+    with GpuBusy() if device == "cuda" else nullcontext() as busy:
+        result = train_model(model, clips, cfg, out, progress=False, store=store)
+    epoch_s = result.extra["epoch_seconds"][1:] or result.extra["epoch_seconds"]
+    # GPU busy share over the steady-state epochs: the samples of their last seconds of training
+    busy_share, n_busy = None, 0
+    if busy is not None and busy.samples:
+        cutoff = busy.samples[-1][0] - sum(epoch_s)
+        steady = [v for t, v in busy.samples if t >= cutoff]
+        busy_share, n_busy = sum(steady) / (100 * max(len(steady), 1)), len(steady)
+    zoo = measure(model, argparse.Namespace(device=device, batch=args.batch, frames=args.frames,
+                                            amp=args.amp and device == "cuda", warmup=1, iters=3))  # fmt: skip
+    return {"rate": len(clips) * len(epoch_s) / sum(epoch_s), "epoch_s": epoch_s, "zoo": zoo["train"],
+            "first": max(result.extra["first_batch_seconds"][1:], default=float("nan")),
+            "busy": busy_share, "n_busy": n_busy}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,25 +171,33 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one, removed)")
     parser.add_argument("--demo-clips", type=int, default=48, help="clips of the demo catalog")
-    parser.add_argument("--model", default="r18")
+    parser.add_argument("--model", nargs="+", default=["r18"], help="one or more zoo models, trained in turn")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=1,
+        help="repeat the catalog's clips this many times (new ids, the same frames): enough batches for a GPU",
+    )
+    parser.add_argument(
+        "--loader-clips", type=int, help="clips of the one-core loader rows (default: all; they are slow)"
+    )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="long-lived loader workers")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per measurement (the first is warm-up)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    parser.add_argument(
+        "--train-only", action="store_true", help="skip the loader-only rows (train and zoo rates only)"
+    )
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_zoo import measure
-
-    from tasks.benchmark.train import train_model
-
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-train-input-"))
     try:
         catalog = Catalog(args.catalog) if args.catalog else demo_catalog(work, args.demo_clips)
-        clips = benchmark_clips(load_labels(catalog).frame, catalog).frame
+        clips = tile(benchmark_clips(load_labels(catalog).frame, catalog).frame, args.tile)
         cfg = BenchmarkConfig(n_frames=args.frames, batch_size=args.batch, num_workers=args.workers,
                               device=args.device, amp=args.amp, epochs=args.epochs)  # fmt: skip
         device = cfg.resolved_device()
@@ -159,27 +207,24 @@ def main() -> None:
         began = time.perf_counter()
         store = pack_clips(clips, cfg, work / "packs", workers=args.workers).store
         pack_s = time.perf_counter() - began
+        say(f"packed {len(clips)} clips in {pack_s:.1f} s")
         rows = {}
-        for label, workers in (("1 core, in process", 0), (f"{args.workers} workers", args.workers)):
+        one_core = clips.head(args.loader_clips) if args.loader_clips else clips
+        for label, workers in (
+            () if args.train_only else (("1 core, in process", 0), (f"{args.workers} workers", args.workers))
+        ):
             wcfg = cfg.model_copy(update={"num_workers": workers})
+            some = one_core if workers == 0 else clips
             rows[f"JPEG path, {label}"] = loader_rate(
-                clips, wcfg.model_copy(update={"packed": False}), None, args.epochs
+                some, wcfg.model_copy(update={"packed": False}), None, args.epochs
             )
-            rows[f"packed path, {label}"] = loader_rate(clips, wcfg, store, args.epochs)
-        out = work / "train" / args.model
-        shutil.rmtree(out, ignore_errors=True)
-        with GpuBusy() if device == "cuda" else nullcontext() as busy:
-            result = train_model(args.model, clips, cfg, out, progress=False, store=store)
-        epoch_s = result.extra["epoch_seconds"][1:] or result.extra["epoch_seconds"]
-        train_rate = len(clips) * len(epoch_s) / sum(epoch_s)
-        # GPU busy share over the steady-state epochs: the samples of their last seconds of training
-        busy_share, n_busy = None, 0
-        if busy is not None and busy.samples:
-            cutoff = busy.samples[-1][0] - sum(epoch_s)
-            steady = [v for t, v in busy.samples if t >= cutoff]
-            busy_share, n_busy = sum(steady) / (100 * max(len(steady), 1)), len(steady)
-        zoo = measure(args.model, argparse.Namespace(device=device, batch=args.batch, frames=args.frames,
-                                                     amp=args.amp and device == "cuda", warmup=1, iters=3))  # fmt: skip
+            say(f"loader only, JPEG path, {label}: {rows[f'JPEG path, {label}']}")
+            rows[f"packed path, {label}"] = loader_rate(some, wcfg, store, args.epochs)
+            say(f"loader only, packed path, {label}: {rows[f'packed path, {label}']}")
+        trained = {}
+        for model in args.model:
+            trained[model] = train_rate_of(model, clips, cfg, work, store, device, args)
+            say(f"{model}: {trained[model]}")
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -190,7 +235,7 @@ def main() -> None:
         else f"{platform.machine()} CPU, {os.cpu_count()} cores"
     )
     print(f"\n{where}, torch {torch.__version__}, {torch.get_num_threads()} torch threads; {len(clips)} clips, "
-          f"model {args.model}, batch {args.batch}, {args.frames} frames, {args.workers} workers, "
+          f"model {' '.join(args.model)}, batch {args.batch}, {args.frames} frames, {args.workers} workers, "
           f"{args.epochs} epochs per measurement (first = warm-up){', AMP' if cfg.amp and device == 'cuda' else ''}")  # fmt: skip
     print(f"packing: {len(clips) / pack_s:.1f} clips/s ({pack_s:.1f} s, {args.workers} processes)\n")
     # Start-up shows as a first batch slower than the epoch's mean batch (1.0x: no start-up cost).
@@ -201,22 +246,26 @@ def main() -> None:
         print(
             f"| loader only, {name} | {r['rate']:.1f} | {first:.3f} | {r['batch']:.3f} | {first / r['batch']:.2f}x |"
         )
-    first = max(result.extra["first_batch_seconds"][1:], default=float("nan"))
-    batch = sum(epoch_s) / (len(epoch_s) * -(-len(clips) // args.batch))
-    print(f"| train_model, packed, {args.workers} workers | {train_rate:.1f} | {first:.3f} | {batch:.3f} |"
-          f" {first / batch:.2f}x |")  # fmt: skip
-    print(f"| zoo compute (bench_zoo, random tensors) | {zoo['train']:.1f} | | | |")
-    jpeg1 = rows["JPEG path, 1 core, in process"]["rate"]
-    packed1 = rows["packed path, 1 core, in process"]["rate"]
-    print(f"\npacked / JPEG loader, one core: {packed1 / jpeg1:.2f}x; "
-          f"with workers: {rows[f'packed path, {args.workers} workers']['rate'] / rows[f'JPEG path, {args.workers} workers']['rate']:.2f}x")  # fmt: skip
-    print(f"train / zoo compute: {100 * train_rate / zoo['train']:.1f}%")
-    if busy_share is not None:
-        print(f"GPU busy share, steady-state training: {100 * busy_share:.1f}% of {n_busy} samples")
+    for model, t in trained.items():
+        batch = sum(t["epoch_s"]) / (len(t["epoch_s"]) * -(-len(clips) // args.batch))
+        print(f"| {model}: train_model, packed, {args.workers} workers | {t['rate']:.1f} | {t['first']:.3f} "
+              f"| {batch:.3f} | {t['first'] / batch:.2f}x |")  # fmt: skip
+        print(f"| {model}: zoo compute (bench_zoo, random tensors) | {t['zoo']:.1f} | | | |")
+    if rows:
+        jpeg1 = rows["JPEG path, 1 core, in process"]["rate"]
+        packed1 = rows["packed path, 1 core, in process"]["rate"]
+        print(f"\npacked / JPEG loader, one core: {packed1 / jpeg1:.2f}x; "
+              f"with workers: {rows[f'packed path, {args.workers} workers']['rate'] / rows[f'JPEG path, {args.workers} workers']['rate']:.2f}x")  # fmt: skip
     total = TABLE2_MODELS * TABLE2_EPOCHS * RELEASE_TRAIN_CLIPS
-    print(f"Table 2 projected ({TABLE2_MODELS} models x {TABLE2_EPOCHS} epochs x {RELEASE_TRAIN_CLIPS:,} clips, "
-          f"all at {args.model}'s rate): {total / train_rate / 3600:,.1f} h at the train rate, "
-          f"{total / zoo['train'] / 3600:,.1f} h at the zoo's compute rate")  # fmt: skip
+    for model, t in trained.items():
+        print(f"\n{model}: train / zoo compute: {100 * t['rate'] / t['zoo']:.1f}%")
+        if t["busy"] is not None:
+            print(
+                f"{model}: GPU busy share, steady-state training: {100 * t['busy']:.1f}% of {t['n_busy']} samples"
+            )
+        print(f"{model}: Table 2 projected ({TABLE2_MODELS} models x {TABLE2_EPOCHS} epochs x "
+              f"{RELEASE_TRAIN_CLIPS:,} clips, all at {model}'s rate): {total / t['rate'] / 3600:,.1f} h at the "
+              f"train rate, {total / t['zoo'] / 3600:,.1f} h at the zoo's compute rate")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -34,10 +34,9 @@ def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x.round_().clamp_(0, 255)
 
 
-def augment_frames(frames: torch.Tensor, aug: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``frames`` ``(B, T, H, W, 3)`` uint8 -> ``(B, 3, T, *size)`` float: each clip cropped by its draw in
-    ``aug`` ``(B, 6)`` (a CPU tensor), resized, changed in brightness and contrast around each frame's
-    mean, flipped, and normalised with :data:`MEAN` and :data:`STD`."""
+def _crops_looped(frames: torch.Tensor, aug: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop and resize one clip at a time with :func:`_resize` (the CPU's fast uint8 kernel):
+    ``(B, T, H, W, 3)`` uint8 -> ``(B, 3, T, *size)`` float, flipped by the draw."""
     b, t, h, w, _ = frames.shape
     out = torch.empty(b, 3, t, *size, device=frames.device)
     for k, (side, ox, oy, _, _, flip) in enumerate(aug.tolist()):
@@ -45,6 +44,38 @@ def augment_frames(frames: torch.Tensor, aug: torch.Tensor, size: tuple[int, int
         y0, x0 = round(oy * h), round(ox * w)
         clip = _resize(frames[k, :, y0 : y0 + ch, x0 : x0 + cw].permute(0, 3, 1, 2), size).transpose(0, 1)
         out[k] = clip.flip(-1) if flip > 0.5 else clip  # a flip leaves the frame's mean as it is
+    return out
+
+
+def _crops_batched(frames: torch.Tensor, aug: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """As :func:`_crops_looped`, with every frame of the batch cropped and resized by one ``roi_align``
+    (the same boxes; each output pixel averages ``ceil(crop / size)`` bilinear samples per axis where
+    :func:`_resize` weighs them with a triangle): a handful of kernels per batch instead of a few per clip,
+    so a GPU is not kept waiting on the host to launch them."""
+    from torchvision.ops import roi_align
+
+    b, t, h, w, _ = frames.shape
+    boxes = []
+    for k, (side, ox, oy, *_rest) in enumerate(aug.tolist()):
+        ch, cw = max(1, round(h * side)), max(1, round(w * side))
+        y0, x0 = round(oy * h), round(ox * w)
+        boxes += [[k * t + i, x0, y0, x0 + cw, y0 + ch] for i in range(t)]
+    rois = torch.tensor(boxes, dtype=torch.float32).to(frames.device, non_blocking=True)
+    x = frames.reshape(b * t, h, w, 3).permute(0, 3, 1, 2).float()
+    out = roi_align(x, rois, size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    out = out.round_().clamp_(0, 255).view(b, t, 3, *size).transpose(1, 2)  # (B, 3, T, *size)
+    flip = (aug[:, 5] > 0.5).to(frames.device, non_blocking=True).view(b, 1, 1, 1, 1)
+    return torch.where(flip, out.flip(-1), out).contiguous()
+
+
+def augment_frames(frames: torch.Tensor, aug: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``frames`` ``(B, T, H, W, 3)`` uint8 -> ``(B, 3, T, *size)`` float: each clip cropped by its draw in
+    ``aug`` ``(B, 6)`` (a CPU tensor), resized, changed in brightness and contrast around each frame's
+    mean, flipped, and normalised with :data:`MEAN` and :data:`STD`. On a GPU the crops are taken in one
+    call (:func:`_crops_batched`), on the CPU clip by clip (:func:`_crops_looped`)."""
+    b = frames.shape[0]
+    crops = _crops_looped if frames.device.type == "cpu" else _crops_batched
+    out = crops(frames, aug, size)
     # In place over the batch (fresh buffers of this size cost more than the arithmetic on a CPU):
     # (x - m) * contrast + m * brightness = x * contrast + m * (brightness - contrast), m each frame's mean.
     gains = aug.to(out.device, torch.float32, non_blocking=True)
