@@ -85,21 +85,67 @@ def _say_cpu_fallback() -> None:
 class Backend:
     """A loaded graph: call it with N x H x W x 3 ``uint8`` images and their normalisation, get the graph's
     outputs for ``(images - mean) / std`` as N x 3 x H x W float32 (normalised where the graph runs, so a GPU
-    receives a quarter of the bytes)."""
+    receives a quarter of the bytes). :meth:`canvas` makes that input from frames of one shape."""
 
     name: str = ""
     device: str = ""
 
-    def __call__(self, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
-        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+    def __call__(self, images, mean: float, std: float) -> list[np.ndarray]:
+        if isinstance(images, np.ndarray) and (
+            images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8
+        ):
             raise ValueError(f"expected N x H x W x 3 uint8 images, got {images.shape} {images.dtype}")
         return self.run(images, mean, std)
 
-    def run(self, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
+    def canvas(
+        self, images: list[np.ndarray], border: int, canvas: tuple[int, int], resized: tuple[int, int]
+    ) -> np.ndarray:
+        """Frames of one shape, each with a black border of ``border`` pixels, resized to ``resized`` (h, w)
+        and placed at the top left of a black ``canvas`` (h, w): N x H x W x 3 ``uint8``, as insightface
+        letterboxes (cv2's bilinear resize)."""
+        return host_canvas(images, border, canvas, resized)
+
+    def run(self, images, mean: float, std: float) -> list[np.ndarray]:
         raise NotImplementedError
 
     def describe(self) -> str:
         return f"{self.name}/{self.device}"
+
+
+def host_canvas(
+    images: list[np.ndarray], border: int, canvas: tuple[int, int], resized: tuple[int, int]
+) -> np.ndarray:
+    """:meth:`Backend.canvas` on the host, with OpenCV."""
+    import cv2
+
+    (canvas_h, canvas_w), (new_h, new_w) = canvas, resized
+    out = np.zeros((len(images), canvas_h, canvas_w, 3), np.uint8)  # black border, as insightface pads
+    for k, image in enumerate(images):
+        padded = np.pad(image, ((border, border), (border, border), (0, 0))) if border else image
+        out[k, :new_h, :new_w] = cv2.resize(padded, (new_w, new_h))
+    return out
+
+
+def device_canvas(images: list[np.ndarray], border: int, canvas: tuple[int, int], resized: tuple[int, int],
+                  device: str):  # fmt: skip
+    """:meth:`Backend.canvas` where torch runs the graph: the frames go to ``device`` as they are (one
+    upload of their own bytes) and are padded, resized (bilinear, rounded to whole levels as cv2's
+    ``uint8`` resize) and placed there. N x 3 x H x W float32 in 0..255 (not yet normalised)."""
+    import torch
+    import torch.nn.functional as F
+
+    (canvas_h, canvas_w), (new_h, new_w) = canvas, resized
+    x = torch.from_numpy(np.stack(images)).to(device, non_blocking=True)
+    x = x.permute(0, 3, 1, 2).float()
+    if border:
+        x = F.pad(x, (border, border, border, border))
+    if x.shape[2:] != (new_h, new_w):
+        x = (
+            F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+            .round_()
+            .clamp_(0, 255)
+        )
+    return F.pad(x, (0, canvas_w - new_w, 0, canvas_h - new_h)).contiguous()
 
 
 class OnnxRuntimeBackend(Backend):
@@ -140,12 +186,25 @@ class TorchBackend(Backend):
         self.torch = torch
         self.module = convert(path).eval().to(device)
         self.device = device
+        #: build the input canvas on the device (:func:`device_canvas`) rather than with OpenCV on the host:
+        #: on a GPU, the host's per-frame copies and resizes would bound the frame rate
+        self.canvas_on_device = device != "cpu"
 
-    def run(self, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
+    def canvas(
+        self, images: list[np.ndarray], border: int, canvas: tuple[int, int], resized: tuple[int, int]
+    ):
+        if not self.canvas_on_device:
+            return host_canvas(images, border, canvas, resized)
+        with self.torch.inference_mode():
+            return device_canvas(images, border, canvas, resized, self.device)
+
+    def run(self, images, mean: float, std: float) -> list[np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
-            x = ((x.float() - mean) / std).permute(0, 3, 1, 2).contiguous()
+            if isinstance(images, np.ndarray):  # a host canvas, N x H x W x 3 uint8
+                images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
+                images = images.permute(0, 3, 1, 2).float()
+            x = ((images - mean) / std).contiguous()
             out = self.module(x)
         out = out if isinstance(out, (list, tuple)) else [out]
         return [t.float().cpu().numpy() for t in out]

@@ -89,6 +89,16 @@ class FaceDetector(ABC):
         """:meth:`_detect` on several images; batched detectors override this."""
         return [self._detect(image) for image in images]
 
+    def _detect_padded(
+        self, images: list[np.ndarray], borders: list[int]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """:meth:`_detect_many` on the images with a black border of ``borders`` pixels each (results in the
+        padded images' pixels); detectors that pad where the graph runs override this."""
+        padded = [
+            np.pad(im, ((b, b), (b, b), (0, 0))) if b else im for im, b in zip(images, borders, strict=True)
+        ]
+        return self._detect_many(padded)
+
     def _check(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -105,12 +115,9 @@ class FaceDetector(ABC):
         """The faces on each of several images, in order (batched where the detector can)."""
         images = [self._check(image) for image in images]
         borders = [int(round(self.pad * max(im.shape[:2]))) for im in images]
-        padded = [
-            np.pad(im, ((b, b), (b, b), (0, 0))) if b else im for im, b in zip(images, borders, strict=True)
-        ]
         out = []
         for im, border, (boxes, scores, landmarks) in zip(
-            images, borders, self._detect_many(padded), strict=True
+            images, borders, self._detect_padded(images, borders), strict=True
         ):
             if border:
                 boxes = boxes[:, :4] - border

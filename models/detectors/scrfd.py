@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from models.detectors.backends import Backend
@@ -113,30 +112,28 @@ class ScrfdDetector(FaceDetector):
         step = self.strides[-1]
         return math.ceil(new_h / step) * step, math.ceil(new_w / step) * step, new_h, new_w
 
-    @staticmethod
-    def _canvas(images: list[np.ndarray], canvas_h: int, canvas_w: int, new_h: int, new_w: int) -> np.ndarray:
-        canvas = np.zeros((len(images), canvas_h, canvas_w, 3), np.uint8)  # black border, as insightface pads
-        for k, image in enumerate(images):
-            canvas[k, :new_h, :new_w] = cv2.resize(image, (new_w, new_h))
-        return canvas
-
     def _detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        return self._detect_many([image])[0]
+        return self._detect_padded([image], [0])[0]
 
-    def _detect_many(
-        self, images: list[np.ndarray]
+    def _detect_padded(
+        self, images: list[np.ndarray], borders: list[int]
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """Images of one shape and border go through the graph ``batch`` at a time; the backend pads,
+        resizes and places them on the canvas (:meth:`Backend.canvas`: on the GPU where the graph runs
+        there), so the host does not copy every frame twice."""
         results: list = [None] * len(images)
-        groups: dict[tuple[int, int, int, int], list[int]] = {}
-        for i, im in enumerate(images):  # frames of one video share a layout, so one group per video
-            groups.setdefault(self.layout(*im.shape[:2]), []).append(i)
-        for (h, w, new_h, new_w), members in groups.items():
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for i, (im, border) in enumerate(zip(images, borders, strict=True)):  # one group per video
+            groups.setdefault((*im.shape[:2], border), []).append(i)
+        for (height, width, border), members in groups.items():
+            h, w, new_h, new_w = self.layout(height + 2 * border, width + 2 * border)
+            scale = new_h / (height + 2 * border)
             for start in range(0, len(members), self.batch):
                 chunk = members[start : start + self.batch]
-                canvas = self._canvas([images[i] for i in chunk], h, w, new_h, new_w)
+                canvas = self.backend.canvas([images[i] for i in chunk], border, (h, w), (new_h, new_w))
                 outputs = self.backend(canvas, MEAN, STD)
                 for j, i in enumerate(chunk):
-                    results[i] = self._decode(outputs, j, h, w, new_h / images[i].shape[0])
+                    results[i] = self._decode(outputs, j, h, w, scale)
         return results
 
     def _anchor_centres(self, height: int, width: int, stride: int) -> np.ndarray:

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from models.detectors import FaceDetections, backends, create_detector, list_detectors
-from models.detectors.backends import ort_cuda_offered, resolve_device, torch_cuda_usable
+from models.detectors.backends import (
+    device_canvas,
+    host_canvas,
+    ort_cuda_offered,
+    resolve_device,
+    torch_cuda_usable,
+)
 from tasks.face_filter.measures import box_iou
 
 
@@ -134,3 +140,28 @@ def test_cuda_backends_find_the_faces_the_cpu_finds(multi_face):
         for a, b in zip(cpu, gpu.detect_batch([multi_face] * 3), strict=True):
             assert len(a) == len(b) == 5
             assert all(box_iou(x, y) >= 0.99 for x, y in zip(a.boxes, b.boxes, strict=True))
+
+
+@pytest.mark.parametrize("border", [0, 64])
+def test_the_device_canvas_is_the_host_canvas_within_a_level(demo_media, border):
+    """Where torch runs the graph the frames are padded and resized there (run here on the CPU): the same
+    canvas as OpenCV's on the host, up to the bilinear's rounding."""
+    from tasks.media import decode_frames
+
+    frames = [f.image for f in decode_frames(demo_media("wolfgang-langer"), np.arange(0, 40, 10))]
+    h, w = frames[0].shape[:2]
+    for canvas, resized in (
+        ((416, 640), (407, 640)),
+        ((224, 320), (203, 320)),
+        ((h + 2 * border,) * 2, (h + 2 * border, w + 2 * border)),
+    ):
+        if resized[1] > canvas[1]:
+            canvas = (canvas[0], resized[1])
+        host = host_canvas(frames, border, canvas, resized).astype(np.int16)
+        dev = (
+            device_canvas(frames, border, canvas, resized, "cpu").permute(0, 2, 3, 1).numpy().astype(np.int16)
+        )
+        assert dev.shape == host.shape
+        diff = np.abs(dev - host)
+        assert diff.mean() < 0.3 and diff.max() <= 2, (canvas, resized, diff.mean(), diff.max())
+        assert not dev[:, resized[0] :].any() and not dev[:, :, resized[1] :].any()  # black beyond the image

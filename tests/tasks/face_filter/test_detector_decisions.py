@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 VARIANTS = {
     "onnxruntime-640": ({"backend": "onnxruntime", "size": 640, "batch": 16}, 1, 0.95),
     "torch-640": ({"backend": "torch", "size": 640, "batch": 16}, 3, 0.95),  # eager torch is slow on CPU
+    # torch with its input canvas padded and resized by torch, as on a GPU (a bilinear a level off cv2's)
+    "torch-640-device-canvas": ({"backend": "torch", "size": 640, "batch": 16}, 3, 0.95),
     "onnxruntime-480": ({"backend": "onnxruntime", "size": 480, "batch": 16}, 1, 0.9),
     "onnxruntime-320": ({"backend": "onnxruntime", "size": 320, "batch": 16}, 1, 0.9),
 }
@@ -71,9 +73,14 @@ def test_footage_has_clips_on_both_sides_of_the_rules(reference):
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_every_backend_and_size_keeps_the_same_clips_with_agreeing_boxes(samples, reference, variant):
+def test_every_backend_and_size_keeps_the_same_clips_with_agreeing_boxes(
+    samples, reference, variant, monkeypatch
+):
     options, every, least_iou = VARIANTS[variant]
-    got = decide(samples[::every], create_detector("scrfd", device="cpu", **options), together=True)
+    detector = create_detector("scrfd", device="cpu", **options)
+    if variant.endswith("device-canvas"):
+        monkeypatch.setattr(detector.backend, "canvas_on_device", True)  # the backend is shared: restored
+    got = decide(samples[::every], detector, together=True)
     changed = {c: (reference[c][:2], got[c][:2]) for c in got if got[c][:2] != reference[c][:2]}
     assert not changed, f"{variant}: decisions differ from the reference on {changed}"
     worst = math.inf
