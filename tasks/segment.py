@@ -147,7 +147,7 @@ class _OpenClip:
     start_time: float
     end_time: float  # planned: start_time + drawn length
     shot_id: int
-    images: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    frames: list[tuple[float, av.VideoFrame]] = field(default_factory=list)  # decoded, converted when picked
 
 
 def failed_media_row(video_id: str, scene: str, path: str | os.PathLike, reason: str, error: str) -> dict:
@@ -212,7 +212,7 @@ def _lay_clips(
         if n_frames <= 0 or duration < cfg.min_len - 1e-9:  # cut short by a shot cut or the end of video
             return None
         picks = sample_positions(n_frames, cfg.n_sample_frames)
-        frames = [Frame(clip.start_frame + i, clip.images[i][0], clip.images[i][1]) for i in picks]
+        frames = [Frame(clip.start_frame + i, clip.frames[i][0], convert(clip.frames[i][1])) for i in picks]
         fps = n_frames / duration if info.variable_frame_rate else info.fps
         row = {
             "clip_id": clip_id(video_id, clip.start_frame, end_frame),
@@ -254,7 +254,7 @@ def _lay_clips(
             if clip is None and time >= next_start:
                 clip = _OpenClip(index, time, time + _draw_length(rng, cfg), state["shot"])
             if clip is not None:
-                clip.images.append((time, convert(frame)))
+                clip.frames.append((time, frame))
         if clip is not None:  # the video ended inside the last clip
             sample = close(clip, n_decoded, min(clip.end_time, last_time + last_step))
             if sample is not None:
