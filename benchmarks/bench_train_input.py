@@ -62,7 +62,8 @@ def demo_catalog(work: Path, n_clips: int) -> Catalog:
 
 
 class GpuBusy:
-    """Samples the GPU's utilisation (percent of time a kernel ran) twice a second while running."""
+    """Samples the GPU's utilisation (percent of time a kernel ran over the driver's last sample period)
+    ten times a second while running."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (perf_counter, percent)
@@ -80,7 +81,7 @@ class GpuBusy:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(0.1):
             try:
                 self.samples.append((time.perf_counter(), self._read()))
             except Exception:
@@ -149,11 +150,11 @@ def train_rate_of(model: str, clips, cfg: BenchmarkConfig, work: Path, store, de
     with GpuBusy() if device == "cuda" else nullcontext() as busy:
         result = train_model(model, clips, cfg, out, progress=False, store=store)
     epoch_s = result.extra["epoch_seconds"][1:] or result.extra["epoch_seconds"]
-    # GPU busy share over the steady-state epochs: the samples of their last seconds of training
+    # GPU busy share over the steady-state epochs: the samples taken while one of them ran
     busy_share, n_busy = None, 0
     if busy is not None and busy.samples:
-        cutoff = busy.samples[-1][0] - sum(epoch_s)
-        steady = [v for t, v in busy.samples if t >= cutoff]
+        spans = result.extra["epoch_spans"][1:] or result.extra["epoch_spans"]
+        steady = [v for t, v in busy.samples if any(a <= t <= b for a, b in spans)]
         busy_share, n_busy = sum(steady) / (100 * max(len(steady), 1)), len(steady)
     zoo = measure(model, argparse.Namespace(device=device, batch=args.batch, frames=args.frames,
                                             amp=args.amp and device == "cuda", warmup=1, iters=3))  # fmt: skip

@@ -53,7 +53,7 @@ class TrainResult:
     streams: tuple[str, ...]
     resumed_from: int = 0  # epochs already done when this call started
     skipped: bool = False  # the checkpoint was complete: nothing trained
-    extra: dict = field(default_factory=dict)  # epoch_seconds, first_batch_seconds: this call's epochs
+    extra: dict = field(default_factory=dict)  # epoch_seconds, first_batch_seconds, epoch_spans: this call's
 
 
 def build_model(
@@ -159,7 +159,7 @@ def train_model(
     loss_fn = torch.nn.CrossEntropyLoss()
     end = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start + stop_after_epochs)
     own = JobLoader(clips, cfg, n_frames=n_frames, store=store) if loader is None else nullcontext(loader)
-    timing: dict[str, list[float]] = {"epoch_seconds": [], "first_batch_seconds": []}
+    timing: dict[str, list] = {"epoch_seconds": [], "first_batch_seconds": [], "epoch_spans": []}
     with own as loader:
         for epoch in range(start, end):
             model.train()
@@ -178,6 +178,7 @@ def train_model(
                 )
             scheduler.step()
             timing["epoch_seconds"].append(time.perf_counter() - began)
+            timing["epoch_spans"].append((began, time.perf_counter()))  # perf_counter at start and end
             step_losses += losses
             epoch_losses.append(sum(losses) / len(losses))
             _save(ckpt_path, {
