@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -34,12 +35,16 @@ from pydantic import Field, model_validator
 
 from data_catalog.section import Section
 from tasks.media import Frame, FrameConverter, MediaError, MediaInfo, iter_decoded, probe
+from tasks.prefetch import mapped_ahead
 
 if TYPE_CHECKING:
     import av
 
 
 STAGE = "segment"
+#: threads that shrink frames for shot-cut detection ahead of the segmenting loop: none on a small machine
+#: (its cores are busy detecting faces), up to 4 where a GPU detects and a single loop would bound a shard
+CUT_WORKERS = min(4, (os.cpu_count() or 1) // 4)
 
 
 class SegmentConfig(Section):
@@ -130,15 +135,24 @@ class ShotCutDetector:
         )
         scale = min(1.0, cfg.detect_side / max(info.coded_width, info.coded_height))
         self._size = (max(8, round(info.coded_width * scale)), max(8, round(info.coded_height * scale)))
-        self._reformatter = VideoReformatter()
+        self._local = threading.local()  # one swscale context per thread (see shrink)
+        self._reformatter = VideoReformatter
 
-    def is_cut(self, index: int, frame: av.VideoFrame) -> bool:
-        """True when ``frame`` (the ``index``-th) starts a new shot."""
+    def shrink(self, frame: av.VideoFrame) -> np.ndarray:
+        """The small BGR frame cut detection looks at; safe to call from several threads at once."""
+        reformatter = getattr(self._local, "reformatter", None)
+        if reformatter is None:
+            reformatter = self._local.reformatter = self._reformatter()
+        w, h = self._size
+        return reformatter.reformat(
+            frame, width=w, height=h, format="bgr24", interpolation="AREA"
+        ).to_ndarray()
+
+    def is_cut(self, index: int, small: np.ndarray) -> bool:
+        """True when the ``index``-th frame, shrunk by :meth:`shrink`, starts a new shot."""
         from scenedetect import FrameTimecode
 
-        w, h = self._size
-        small = self._reformatter.reformat(frame, width=w, height=h, format="bgr24", interpolation="AREA")
-        return bool(self._detector.process_frame(FrameTimecode(index, self._fps), small.to_ndarray()))
+        return bool(self._detector.process_frame(FrameTimecode(index, self._fps), small))
 
 
 @dataclass
@@ -236,12 +250,15 @@ def _lay_clips(
     n_decoded = 0
     last_time, last_step = 0.0, 1.0 / (info.fps or 25.0)
     try:
-        for index, time, frame in iter_decoded(path, info):
+        # Frames are shrunk for cut detection on threads ahead of this loop, where cores allow
+        shrink = detector.shrink if detector is not None else (lambda item: None)
+        decoded = mapped_ahead(iter_decoded(path, info), lambda item: shrink(item[2]), CUT_WORKERS)
+        for (index, time, frame), small in decoded:
             n_decoded = index + 1
             if index:
                 last_step = max(time - last_time, 0.0) or last_step
             last_time = time
-            cut = detector is not None and index > 0 and detector.is_cut(index, frame)
+            cut = detector is not None and index > 0 and detector.is_cut(index, small)
             if cut:
                 state["shot"] += 1
             if clip is not None and (cut or time >= clip.end_time):

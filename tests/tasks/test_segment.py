@@ -117,6 +117,25 @@ def test_no_clip_spans_a_shot_cut(two_shot_video):
             assert 0.5 <= r["duration"] <= 4.0
 
 
+@pytest.mark.parametrize("video", ["two_shot_video", "demo"])
+def test_frames_shrunk_on_threads_give_the_same_cuts_clips_and_frames(video, request, monkeypatch):
+    """Where cores allow, frames are shrunk for cut detection on threads ahead of the loop: nothing of the
+    result may depend on it."""
+    import tasks.segment
+
+    path = request.getfixturevalue(video)
+
+    def result():
+        media, clips = segment(path)
+        frames = [(f.index, f.time, f.image.tobytes()) for c in clips for f in c.frames]
+        return media["n_shots"], [c.clip for c in clips], frames
+
+    monkeypatch.setattr(tasks.segment, "CUT_WORKERS", 0)
+    inline = result()
+    monkeypatch.setattr(tasks.segment, "CUT_WORKERS", 3)
+    assert result() == inline
+
+
 def test_shot_cuts_off_lets_clips_span_the_cut(two_shot_video):
     spans = []
     for seed in range(6):
