@@ -94,7 +94,8 @@ def test_cli_splits_train_and_evaluate(demo_catalog, tmp_path):
 
     sets = [f"storage.root={tmp_path}", "benchmark.n_frames=2", "benchmark.face_size=64", "benchmark.epochs=1",
             "benchmark.max_steps_per_epoch=1", "benchmark.num_workers=0", "benchmark.device=cpu"]  # fmt: skip
-    root, catalog = [a for s in sets for a in ("--set", s)], ["--catalog", str(demo_catalog.root)]
+    copy = shutil.copytree(demo_catalog.root, tmp_path / "catalog")  # its results stay out of the shared one
+    root, catalog = [a for s in sets for a in ("--set", s)], ["--catalog", str(copy)]
     runner = CliRunner()
     out = runner.invoke(app, [*root, "benchmark", "splits", "--export", str(tmp_path / "rel"), *catalog])
     assert out.exit_code == 0, out.output
