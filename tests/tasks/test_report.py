@@ -114,6 +114,7 @@ def test_empty_catalog_is_a_clear_error(tmp_path):
         render_report(Catalog(tmp_path), tmp_path / "reports")
 
 
+@pytest.mark.slow
 def test_ferv_report_writes_into_the_storage_reports_folder(catalog, tmp_path):
     root = catalog.root.parent
     result = CliRunner().invoke(

@@ -41,6 +41,7 @@ def test_help_is_fast_because_heavy_imports_are_deferred():
     assert time.perf_counter() - start < 20
 
 
+@pytest.mark.slow
 def test_unknown_scene_exits_non_zero_with_the_valid_ones():
     out = subprocess.run(
         [sys.executable, "-m", "flows.cli", "scenes", "--scenario", "XX"], capture_output=True, text=True
@@ -185,6 +186,7 @@ def test_a_commands_help_shows_its_own_options_and_where_the_config_goes(command
     assert all(option in overall for option in ("--config", "--preset", "--set"))
 
 
+@pytest.mark.slow
 def test_a_bad_root_override_is_a_config_error_with_exit_2(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "flows.cli", "--set", "segment.nope=1", "config", "show"],

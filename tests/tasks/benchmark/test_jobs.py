@@ -50,6 +50,7 @@ def test_results_parts_per_test_setup_and_finished_work_is_skipped(prep):
     )
 
 
+@pytest.mark.slow
 def test_a_broken_clip_is_a_failed_row_not_an_exception(demo_footage, tmp_path):
     broken = [dict(c) for c in demo_footage]
     for c in broken:

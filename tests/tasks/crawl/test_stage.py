@@ -82,6 +82,7 @@ def test_recrawl_downloads_nothing_new_and_retry_failed_retries_only_failed(tmp_
     assert len(rows3) == len(rows1) and rows3.loc["generic-missing", "run_id"] != first.plan.run_id
 
 
+@pytest.mark.slow
 def test_local_directory_source_crawls_without_a_network(tmp_path, media):
     footage = tmp_path / "footage"
     footage.mkdir()

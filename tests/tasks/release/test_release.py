@@ -244,6 +244,7 @@ def test_card_reports_annotation_and_sources_as_the_manifests_hold_them(tmp_path
         card_labels(catalog, "labels-9")
 
 
+@pytest.mark.slow
 def test_takedown_of_an_imported_clip_cleans_an_export_without_provenance_by_its_release_path(tmp_path):
     from tests.helpers.release import release as _release
 
