@@ -46,8 +46,8 @@ def _alive(pid: int) -> bool:
 def killed_run(footage: Path, root: Path) -> tuple[int, float, int]:
     """(children at the kill, seconds until the last one ended, children still alive after 30 s)."""
     cmd = [
-        sys.executable, "-m", "flows.cli", "build-candidates", "--scene", "DailyLife",
-        "--source", f"local:{footage}", "--preset", "demo", "--set", f"storage.root={root}",
+        sys.executable, "-m", "flows.cli", "--preset", "demo", "--set", f"storage.root={root}",
+        "build-candidates", "--scene", "DailyLife", "--source", f"local:{footage}",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(root.parent / "prefect-home")

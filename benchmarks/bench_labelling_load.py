@@ -138,8 +138,8 @@ class Postgres:
 
 
 def start_server(code: Path, extra: list[str], url: str, port: int, workdir: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "flows.cli", "annotate", "serve", "--db", url, "--port", str(port)]
-    cmd += ["--set", f"storage.root={workdir / 'storage'}"]
+    cmd = [sys.executable, "-m", "flows.cli", "--set", f"storage.root={workdir / 'storage'}"]
+    cmd += ["annotate", "serve", "--db", url, "--port", str(port)]
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(cmd, env=_env(code, extra), cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120

@@ -97,9 +97,9 @@ def benchmark(
     markdown = report.markdown
     if exported:
         markdown += (
-            "\n## FER refiner (closed loop)\n\n`ferv build-candidates "
+            "\n## FER refiner (closed loop)\n\n`ferv "
             + " ".join(f"--set '{o}'" for o in exported["overrides"])
-            + "`\n"
+            + " build-candidates --scene <scene>`\n"
         )
     _publish(prep.ctx.run_id, markdown, results)
     failed = int((results["status"] != "ok").sum())

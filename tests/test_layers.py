@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"keywords": 0, "data_catalog": 0, "models": 1, "tasks": 2, "flows": 3}
 
@@ -70,6 +72,7 @@ def test_the_walk_sees_lazy_relative_and_type_checking_imports(tmp_path):
     assert sorted((n, m) for _, n, m in found) == [(4, "tasks.stage"), (6, "flows.config"), (7, "flows")]
 
 
+@pytest.mark.slow
 def test_loading_a_config_with_cron_schedules_imports_no_prefect(tmp_path):
     code = textwrap.dedent(
         """

@@ -12,13 +12,16 @@ Registered in flows/cli/app.py as the ``annotate`` group; heavy libraries load o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flows.cli.annotate_web import register as register_web_commands
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigRequest, with_config
 from tasks.annotate.aggregation import AGGREGATORS
+
+if TYPE_CHECKING:
+    from flows.config import PipelineConfig
 
 annotate_app = typer.Typer(
     help="Annotation: packaging, landing labels, Label Studio, simulation.", no_args_is_help=True
@@ -31,21 +34,19 @@ Batch = Annotated[str, typer.Option("--batch", help="The annotation batch id (th
 
 
 @annotate_app.command("package")
+@with_config
 def package_cmd(
+    cfg: PipelineConfig,
     batch: Batch,
     scene: Annotated[
         list[str] | None, typer.Option("--scene", help="Only this scene (repeatable); default: all.")
     ] = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Form groups with gold items and shuffled copies from the selected clips (`annotation_tasks`)."""
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext
     from tasks.annotate.package import package_stage
 
-    cfg = resolve_config(config, preset, set_)
     ctx = RunContext.create(cfg.lineage_json(["annotate"]), run_id=batch)
     refs = package_stage(Catalog(cfg.storage.catalog_dir), cfg.annotate, ctx, batch, scene)
     for ref in refs:
@@ -53,7 +54,9 @@ def package_cmd(
 
 
 @annotate_app.command("land")
+@with_config
 def land_cmd(
+    config: ConfigRequest,
     batch: Annotated[
         str | None, typer.Option("--batch", help="The batch to land; default: all batches.")
     ] = None,
@@ -65,9 +68,6 @@ def land_cmd(
         str | None, typer.Option("--run-id", help="The labels run (default labels-<batch>).")
     ] = None,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow `annotate`.")] = False,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Aggregate the accepted answers into `labels` and emit the `ferv.labels.landed` event."""
     if prefect:
@@ -75,14 +75,14 @@ def land_cmd(
         from flows.prefect_server import tie_temporary_server
 
         tie_temporary_server()
-        result = annotate(batch, method, run_id, preset, str(config) if config else None, set_)
+        result = annotate(batch, method, run_id, **config.flow_parameters())
     else:
         from data_catalog.io import Catalog
         from data_catalog.lineage import RunContext
         from flows.labels_event import announce_landing
         from tasks.annotate.land import land
 
-        cfg = resolve_config(config, preset, set_)
+        cfg = config.resolve()
         config_json = cfg.lineage_json(["annotate"])
         ctx = RunContext.create(config_json, run_id=run_id or f"labels-{batch or 'all'}")
         result = announce_landing(land(Catalog(cfg.storage.catalog_dir), cfg.annotate, ctx, batch, method))
@@ -98,7 +98,9 @@ def land_cmd(
 
 
 @label_studio_app.command("export")
+@with_config
 def ls_export_cmd(
+    cfg: PipelineConfig,
     batch: Batch,
     out: Annotated[Path, typer.Option("--out", help="The tasks JSON to write.")],
     config_out: Annotated[
@@ -112,9 +114,6 @@ def ls_export_cmd(
             "/data/local-files/?d={clip_relpath}, with LOCAL_FILES_DOCUMENT_ROOT set to the storage root."
         ),
     ] = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Write a batch's tasks (video, face boxes as predictions) for Label Studio, and its labelling config."""
     import json
@@ -122,7 +121,6 @@ def ls_export_cmd(
     from data_catalog.formats.label_studio import DEFAULT_URL, export_tasks, labelling_config
     from data_catalog.io import Catalog, atomic_write_bytes
 
-    cfg = resolve_config(config, preset, set_)
     catalog = Catalog(cfg.storage.catalog_dir)
     tasks = catalog.read("annotation_tasks", run_id=batch, latest=True)
     if tasks.empty:
@@ -145,7 +143,9 @@ def ls_export_cmd(
 
 
 @label_studio_app.command("import")
+@with_config
 def ls_import_cmd(
+    cfg: PipelineConfig,
     export: Annotated[Path, typer.Argument(help="Label Studio's JSON export.")],
     batch: Batch,
     round_: Annotated[int, typer.Option("--round", min=1, help="The round these answers belong to.")] = 1,
@@ -159,9 +159,6 @@ def ls_import_cmd(
             help="Accept AC copies on their flag-recapture score (Label Studio has no review step).",
         ),
     ] = True,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Add Label Studio annotations to a batch as `answers` (source label_studio) and score its copies."""
     from data_catalog.formats.label_studio import import_annotations
@@ -169,7 +166,6 @@ def ls_import_cmd(
     from data_catalog.lineage import RunContext
     from tasks.annotate.label_studio_import import add_answers
 
-    cfg = resolve_config(config, preset, set_)
     catalog = Catalog(cfg.storage.catalog_dir)
     tasks = catalog.read("annotation_tasks", run_id=batch, latest=True)
     if tasks.empty:
@@ -197,7 +193,9 @@ def ls_import_cmd(
 
 
 @annotate_app.command("simulate")
+@with_config
 def simulate_cmd(
+    config: ConfigRequest,
     clips: Annotated[int, typer.Option("--clips", min=2, help="Synthetic clips to annotate.")] = 300,
     quality: Annotated[str, typer.Option(help="Crowd quality: expert, good, mixed or poor.")] = "mixed",
     seed: Annotated[int, typer.Option(help="Seed of the crowd, the truth and the packaging.")] = 0,
@@ -218,16 +216,13 @@ def simulate_cmd(
         ),
     ] = True,
     batch: Annotated[str, typer.Option(help="Batch id of the simulated annotation.")] = "sim",
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Run the whole annotation workflow on simulated annotators; print accuracy per aggregator."""
     from tasks.annotate.simulate import QUALITIES, evaluate, simulate
 
     if quality not in QUALITIES:
         raise ValueError(f"unknown crowd quality {quality!r}; expected one of {', '.join(QUALITIES)}")
-    cfg = resolve_config(config, preset, set_)
+    cfg = config.resolve()
     selections = None
     if from_catalog:
         from data_catalog.io import Catalog

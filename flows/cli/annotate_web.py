@@ -13,11 +13,14 @@ e.g. ``postgresql+psycopg://user@host/ferv`` for many annotators. Registered on 
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
+from flows.cli.options import ConfigRequest, renamed, with_config
+
+if TYPE_CHECKING:
+    from flows.config import PipelineConfig
 
 Db = Annotated[
     str | None,
@@ -61,7 +64,9 @@ def _in_database(url: str, work):
         raise ValueError(str(exc)) from None
 
 
+@with_config
 def serve_cmd(
+    cfg: PipelineConfig,
     db: Db = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -88,9 +93,6 @@ def serve_cmd(
             "e.g. a reverse proxy's public address (repeatable).",
         ),
     ] = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Serve the labelling page and its API (migrates the database first)."""
     import uvicorn
@@ -99,7 +101,6 @@ def serve_cmd(
     from tasks.annotate.web.app import create_app
     from tasks.annotate.web.settings import ServerSettings
 
-    cfg = resolve_config(config, preset, set_)
     try:
         settings = ServerSettings(
             max_body_kb=max_body_kb,
@@ -117,7 +118,9 @@ def serve_cmd(
     uvicorn.run(create_app(url, cfg.annotate, settings), host=host, port=port, timeout_keep_alive=75)
 
 
+@with_config
 def add_annotator_cmd(
+    cfg: PipelineConfig,
     name: Annotated[str, typer.Argument(help="The annotator's display name.")],
     role: Annotated[
         str, typer.Option("--role", help="CA (crowd annotator) or PR (professional researcher).")
@@ -126,34 +129,28 @@ def add_annotator_cmd(
         str | None, typer.Option("--id", help="An id of your own (default: random).")
     ] = None,
     db: Db = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Register an annotator and print their login token (shown only now; stored hashed)."""
     from tasks.annotate.web import service
 
-    cfg = resolve_config(config, preset, set_)
     who, token = _in_database(
         _db_url(db, cfg), lambda s: service.add_annotator(s, name, role.upper(), annotator_id)
     )
     typer.echo(f"{who.id} ({who.role}) token: {token}")
 
 
+@with_config
 def revoke_cmd(
+    cfg: PipelineConfig,
     annotator_id: Annotated[str, typer.Argument(help="The annotator whose token to revoke.")],
     new_token: Annotated[
         bool, typer.Option("--new-token", help="Issue a new token in its place and print it (shown once).")
     ] = False,
     db: Db = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Revoke an annotator's token and end every login of theirs at once (a leaked or expired token)."""
     from tasks.annotate.web import auth
 
-    cfg = resolve_config(config, preset, set_)
     token = _in_database(_db_url(db, cfg), lambda s: auth.revoke(s, annotator_id, reissue=new_token))
     if token is None:
         typer.echo(f"{annotator_id}: token revoked, logins ended")
@@ -161,7 +158,9 @@ def revoke_cmd(
         typer.echo(f"{annotator_id}: old token revoked, logins ended; new token: {token}")
 
 
+@with_config
 def load_cmd(
+    config: ConfigRequest,
     batch: Annotated[
         str | None, typer.Option("--batch", help="The annotation batch id (see `ferv annotate package`).")
     ] = None,
@@ -170,9 +169,6 @@ def load_cmd(
         typer.Argument(metavar="BATCH", help="Deprecated: the batch as a positional; use --batch."),
     ] = None,
     db: Db = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Load a batch's annotation tasks (with titles and face tracks) into the database; rerunnable."""
     from data_catalog.io import Catalog
@@ -180,7 +176,7 @@ def load_cmd(
     from tasks.annotate.web.manifests import read_batch
 
     batch = renamed(batch, old_batch, "--batch", "the positional BATCH")
-    cfg = resolve_config(config, preset, set_)
+    cfg = config.resolve()
     data = read_batch(Catalog(cfg.storage.catalog_dir), batch)
     with _session(_db_url(db, cfg)) as s:
         res = service.load_tasks(
@@ -192,21 +188,19 @@ def load_cmd(
     )
 
 
+@with_config
 def export_answers_cmd(
+    cfg: PipelineConfig,
     batch: Annotated[
         list[str] | None, typer.Option("--batch", help="Only this batch (repeatable); default: all.")
     ] = None,
     db: Db = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Write the database's answers and copy checks as the `answers` and `group_checks` manifests."""
     from data_catalog.io import Catalog
     from tasks.annotate.web import service
     from tasks.annotate.web.manifests import write_exports
 
-    cfg = resolve_config(config, preset, set_)
     with _session(_db_url(db, cfg)) as s:
         answers, checks = service.export_frames(s, batch)
     refs = write_exports(Catalog(cfg.storage.catalog_dir), answers, checks, cfg.lineage_json(["annotate"]))

@@ -1,14 +1,14 @@
 """The ``ferv`` command line. Every command has ``--help``; heavy libraries load only inside commands.
 
 ferv scenes                       # the scene vocabulary
-ferv config show --set storage.root=/data/ferv
+ferv --set storage.root=/data/ferv config show
 ferv catalog sql "select scene, count(*), sum(duration) from videos group by scene"
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,19 +17,14 @@ from flows.cli.assets import assets_app
 from flows.cli.benchmark import benchmark_app
 from flows.cli.crawl import crawl_cmd
 from flows.cli.import_dataset import import_cmd
-from flows.cli.options import (
-    ConfigFile,
-    Overrides,
-    Preset,
-    RootOptions,
-    RootPreset,
-    config_request,
-    resolve_config,
-)
+from flows.cli.options import ConfigFile, ConfigRequest, Overrides, Preset, RootOptions, with_config
 from flows.cli.release import register_commands as register_release_commands
 from flows.cli.report import report_cmd
 from flows.cli.service import service_app
 from flows.cli.zoo import zoo_app
+
+if TYPE_CHECKING:
+    from flows.config import PipelineConfig
 
 app = typer.Typer(
     help="Build multi-scene facial-expression video datasets the way FERV39k was built.",
@@ -43,7 +38,7 @@ config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_hel
 
 @app.callback()
 def ferv(
-    ctx: typer.Context, config: ConfigFile = None, preset: RootPreset = None, set_: Overrides = None
+    ctx: typer.Context, config: ConfigFile = None, preset: Preset = None, set_: Overrides = None
 ) -> None:
     """The config options given here apply to every command (flows/cli/options.py)."""
     ctx.obj = RootOptions(config, preset, list(set_ or []))
@@ -80,21 +75,20 @@ def scenes_cmd(
 
 
 @config_app.command("show")
-def config_show(config: ConfigFile = None, preset: Preset = "default", set_: Overrides = None) -> None:
+@with_config
+def config_show(cfg: PipelineConfig) -> None:
     """Print the resolved configuration as YAML, with its hash."""
     import yaml
 
-    cfg = resolve_config(config, preset, set_)
     typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False).rstrip())
     typer.echo(f"# config hash: {cfg.hash()}")
 
 
 @catalog_app.command("sql")
+@with_config
 def catalog_sql(
+    cfg: PipelineConfig,
     statement: Annotated[str, typer.Argument(help="One SQL statement; each manifest is a view.")],
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
     """Run SQL (DuckDB) over every manifest of the catalog."""
@@ -103,7 +97,6 @@ def catalog_sql(
     from data_catalog.io import Catalog
     from data_catalog.sql import query
 
-    cfg = resolve_config(config, preset, set_)
     df = query(Catalog(cfg.storage.catalog_dir), statement)
     if csv:
         typer.echo(df.to_csv(index=False).rstrip())
@@ -113,14 +106,14 @@ def catalog_sql(
 
 
 @catalog_app.command("ls")
-def catalog_ls(config: ConfigFile = None, preset: Preset = "default", set_: Overrides = None) -> None:
+@with_config
+def catalog_ls(cfg: PipelineConfig) -> None:
     """Count rows and parts per manifest and scene."""
     import pyarrow.parquet as pq
 
     from data_catalog.io import Catalog
     from data_catalog.schemas import MANIFESTS
 
-    cfg = resolve_config(config, preset, set_)
     cat = Catalog(cfg.storage.catalog_dir)
     for name in MANIFESTS:
         files = cat.part_files(name)
@@ -129,7 +122,9 @@ def catalog_ls(config: ConfigFile = None, preset: Preset = "default", set_: Over
 
 
 @app.command("build-candidates")
+@with_config
 def build_candidates_cmd(
+    config: ConfigRequest,
     scene: Annotated[str, typer.Option("--scene", help="The scene to build (see `ferv scenes`).")],
     source: Annotated[
         list[str] | None,
@@ -145,19 +140,14 @@ def build_candidates_cmd(
         int | None, typer.Option(help="One seed for crawl balance, segmentation and subsampling.")
     ] = None,
     no_crawl: Annotated[bool, typer.Option("--no-crawl", help="Use the videos already downloaded.")] = False,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Crawl, segment, face-filter, refine and subsample one scene (Prefect flow `build-candidates`)."""
     from flows.build_candidates import build_candidates, check_request
     from flows.prefect_server import tie_temporary_server
 
-    config, preset, set_ = config_request(config, preset, set_)
     request = dict(
-        scene=scene, sources=source, target=target, seed=seed, preset=preset,
-        config_file=str(config) if config else None, overrides=set_, crawl=not no_crawl,
-    )  # fmt: skip
+        scene=scene, sources=source, target=target, seed=seed, crawl=not no_crawl, **config.flow_parameters()
+    )
     check_request(**request)  # a bad request is one `error:` line, before the flow starts
     tie_temporary_server()
     result = build_candidates(**request)
@@ -166,20 +156,17 @@ def build_candidates_cmd(
 
 
 @app.command("demo")
-def demo_cmd(config: ConfigFile = None, preset: Preset = "demo", set_: Overrides = None) -> None:
+@with_config(preset="demo")
+def demo_cmd(config: ConfigRequest) -> None:
     """Run build-candidates on the bundled demo footage (offline; minutes on two cores)."""
     from flows.build_candidates import build_candidates
     from flows.demo import DEMO_SCENE, prepare_footage
     from flows.prefect_server import tie_temporary_server
 
-    cfg = resolve_config(config, preset, set_)
-    config, preset, set_ = config_request(config, preset, set_)
+    cfg = config.resolve()
     footage = prepare_footage(cfg.storage.root, cfg.storage.cache_dir)
     tie_temporary_server()
-    result = build_candidates(
-        DEMO_SCENE, sources=[f"local:{footage.resolve()}"], preset=preset,
-        config_file=str(config) if config else None, overrides=set_,
-    )  # fmt: skip
+    result = build_candidates(DEMO_SCENE, sources=[f"local:{footage.resolve()}"], **config.flow_parameters())
     typer.echo(f"run {result.run_id}: {result.n_videos} demo videos")
     typer.echo(f"catalog: {cfg.storage.catalog_dir}   crops: {cfg.storage.crops_dir}")
     typer.echo(f"summary: {result.summary_path}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,7 +26,10 @@ from data_catalog.assets import (
     is_cached,
     load_registry,
 )
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import with_config
+
+if TYPE_CHECKING:
+    from flows.config import PipelineConfig
 
 assets_app = typer.Typer(
     help="Models and demo media pinned by sha256 (data_catalog/assets.toml).", no_args_is_help=True
@@ -36,10 +39,7 @@ RegistryFile = Annotated[
 ]
 
 
-def _context(
-    config: Path | None, preset: str, overrides: list[str] | None, registry_file: Path | None
-) -> tuple[Registry, Path, AssetsConfig]:
-    cfg = resolve_config(config, preset, overrides)
+def _context(cfg: PipelineConfig, registry_file: Path | None) -> tuple[Registry, Path, AssetsConfig]:
     return load_registry(registry_file), cfg.storage.cache_dir, cfg.assets
 
 
@@ -50,14 +50,13 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 @assets_app.command("list")
+@with_config
 def list_cmd(
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
+    cfg: PipelineConfig,
     registry_file: RegistryFile = None,
 ) -> None:
     """Name, kind, cached or missing, size and licence of every asset."""
-    reg, cache, _ = _context(config, preset, set_, registry_file)
+    reg, cache, _ = _context(cfg, registry_file)
     width = max((len(n) for n in reg.assets), default=4)
     typer.echo(f"{'name':<{width}}  kind   state    size      licence")
     for a in reg.assets.values():
@@ -67,17 +66,16 @@ def list_cmd(
 
 
 @assets_app.command("fetch")
+@with_config
 def fetch_cmd(
+    cfg: PipelineConfig,
     names: Annotated[list[str] | None, typer.Argument(help="Assets to fetch (default: all).")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Rehash cached files, refetch bad ones.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
     registry_file: RegistryFile = None,
 ) -> None:
     """Download, verify and cache assets; print each one's path."""
-    reg, cache, settings = _context(config, preset, set_, registry_file)
+    reg, cache, settings = _context(cfg, registry_file)
     started = time.monotonic()
     try:
         paths = fetch(
@@ -91,16 +89,15 @@ def fetch_cmd(
 
 
 @assets_app.command("path")
+@with_config
 def path_cmd(
+    cfg: PipelineConfig,
     name: Annotated[str, typer.Argument(help="An asset name (see `ferv assets list`).")],
     no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Fail instead of fetching.")] = False,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
     registry_file: RegistryFile = None,
 ) -> None:
     """Print the cached file of one asset (fetching it if needed)."""
-    reg, cache, settings = _context(config, preset, set_, registry_file)
+    reg, cache, settings = _context(cfg, registry_file)
     try:
         typer.echo(str(asset_path(name, cache, not no_fetch, registry=reg, settings=settings)))
     except (AssetError, ValueError, FileNotFoundError) as exc:

@@ -12,11 +12,14 @@ Libraries load inside the commands, so ``ferv --help`` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, config_request, resolve_config
+from flows.cli.options import ConfigRequest, with_config
+
+if TYPE_CHECKING:
+    from flows.config import PipelineConfig
 
 benchmark_app = typer.Typer(
     help="Benchmark the baselines on labelled clips (paper, section 4).", no_args_is_help=True
@@ -41,20 +44,21 @@ Setups = Annotated[
 Frames = Annotated[list[int] | None, typer.Option("--frames", help="Frames per clip, 2..16 (repeatable).")]
 
 
-def _prepare(config, preset, set_, catalog, labels_run, labels):
+def _prepare(cfg: PipelineConfig, catalog: Path | None, labels_run: str | None, labels: Path | None):
     from data_catalog.io import Catalog
     from tasks.benchmark.jobs import prepare
 
-    cfg = resolve_config(config, preset, set_)
     cat = Catalog(catalog) if catalog else Catalog(cfg.storage.catalog_dir)
     config_json = cfg.lineage_json(["benchmark"])
     prep = prepare(cat, cfg.benchmark, config_json, cfg.storage.root / "benchmark", labels_run_id=labels_run,
                    labels_path=str(labels) if labels else None)  # fmt: skip
-    return cfg, prep
+    return prep
 
 
 @benchmark_app.command("splits")
+@with_config
 def splits_cmd(
+    cfg: PipelineConfig,
     export: Annotated[
         Path | None, typer.Option(help="Also write the 27 setups as 4_setups files here.")
     ] = None,
@@ -62,14 +66,11 @@ def splits_cmd(
     catalog: CatalogRoot = None,
     labels_run: LabelsRun = None,
     labels: LabelsPath = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Split the labelled clips 80/20 (27 setups + cross-scenario) into the 'splits' manifest."""
     from tasks.benchmark.splits import export_setups
 
-    _, prep = _prepare(config, preset, set_, catalog, labels_run, labels)
+    prep = _prepare(cfg, catalog, labels_run, labels)
     counts = prep.splits.groupby(["setup", "side"]).size().unstack(fill_value=0)
     typer.echo(f"run {prep.ctx.run_id}: {len(prep.clips)} clips (labels: {prep.label_source})")
     typer.echo(counts.to_string())
@@ -85,7 +86,9 @@ def splits_cmd(
 
 
 @benchmark_app.command("train")
+@with_config
 def train_cmd(
+    cfg: PipelineConfig,
     model: Annotated[str, typer.Option("--model", help="A zoo model, e.g. r18-lstm.")],
     setup: Annotated[
         str, typer.Option("--setup", help="Train setup (A-to-B: train on A, test on B).")
@@ -94,14 +97,11 @@ def train_cmd(
     catalog: CatalogRoot = None,
     labels_run: LabelsRun = None,
     labels: LabelsPath = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Train one model on one setup (resuming its checkpoint) and evaluate it, without Prefect."""
     from tasks.benchmark.jobs import plan_jobs, run_job
 
-    cfg, prep = _prepare(config, preset, set_, catalog, labels_run, labels)
+    prep = _prepare(cfg, catalog, labels_run, labels)
     (job,) = plan_jobs([model], [setup], [frames or cfg.benchmark.n_frames], cfg.benchmark.init_checkpoint)
     refs = run_job(job, prep, cfg.benchmark)
     rows = prep.catalog.read("results", scene=job.train_setup, run_id=prep.ctx.run_id, latest=True)
@@ -115,37 +115,35 @@ def train_cmd(
 
 
 @benchmark_app.command("pack")
+@with_config
 def pack_cmd(
+    cfg: PipelineConfig,
     workers: Annotated[
         int | None, typer.Option(help="Decoding processes (default benchmark.num_workers).")
     ] = None,
     catalog: CatalogRoot = None,
     labels_run: LabelsRun = None,
     labels: LabelsPath = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Decode the labelled clips' frames once into a packed store that training memory-maps (resumable;
     only clips whose crops changed are decoded again). Training packs on first use too."""
     from tasks.benchmark.jobs import pack_store
 
-    cfg, prep = _prepare(config, preset, set_, catalog, labels_run, labels)
+    prep = _prepare(cfg, catalog, labels_run, labels)
     bcfg = cfg.benchmark if workers is None else cfg.benchmark.model_copy(update={"num_workers": workers})
     store = pack_store(prep, bcfg, progress=True)
     typer.echo(f"packed store of {len(prep.clips)} clips ({store.geometry.name}): {store.index_path}")
 
 
 @benchmark_app.command("evaluate")
+@with_config
 def evaluate_cmd(
+    config: ConfigRequest,
     checkpoint: Annotated[Path, typer.Argument(help="A benchmark checkpoint (last.pt).")],
     setup: Annotated[str, typer.Option("--setup", help="Score the test side of this setup.")] = "All",
     catalog: CatalogRoot = None,
     labels_run: LabelsRun = None,
     labels: LabelsPath = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """WAR/UAR of a checkpoint on a setup's test side, overall, per scenario and per scene."""
     from tasks.benchmark.evaluate import group_scores, predict
@@ -156,7 +154,8 @@ def evaluate_cmd(
     test_setup = parse_setup(setup)[1]
     if not checkpoint.is_file():
         raise ValueError(f"{checkpoint}: checkpoint not found")
-    cfg, prep = _prepare(config, preset, set_, catalog, labels_run, labels)
+    cfg = config.resolve()
+    prep = _prepare(cfg, catalog, labels_run, labels)
     device = cfg.benchmark.resolved_device()
     model, meta = load_trained(checkpoint, device)
     test_ids = members(prep.splits, test_setup, "test")["clip_id"]
@@ -172,7 +171,9 @@ def evaluate_cmd(
 
 
 @benchmark_app.command("run")
+@with_config
 def run_cmd(
+    config: ConfigRequest,
     model: Models = None,
     setup: Setups = None,
     frames: Frames = None,
@@ -182,20 +183,16 @@ def run_cmd(
     catalog: CatalogRoot = None,
     labels_run: LabelsRun = None,
     labels: LabelsPath = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """The whole benchmark as the Prefect flow `benchmark`: splits, trainings, results, reports."""
     from flows.benchmark import benchmark
     from flows.prefect_server import tie_temporary_server
 
-    config, preset, set_ = config_request(config, preset, set_)
     tie_temporary_server()
     result = benchmark(
         catalog_root=str(catalog) if catalog else None, labels_run_id=labels_run,
         labels_path=str(labels) if labels else None, models=model, setups=setup, frames=frames,
-        preset=preset, config_file=str(config) if config else None, overrides=set_, table_mode=table_mode,
+        table_mode=table_mode, **config.flow_parameters(),
     )  # fmt: skip
     typer.echo(f"run {result['run_id']}: {result['n_clips']} clips, {result['n_results_rows']} results rows "
                f"({result['n_failed']} failed)")  # fmt: skip

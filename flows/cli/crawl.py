@@ -1,7 +1,7 @@
 """``ferv crawl``: stage 1 from the command line, with progress bars and the balance report.
 
     ferv crawl --scene Terror --scene War --max-per-keyword 20
-    ferv crawl --scene Terror --source local:demo/footage --set storage.root=/tmp/ferv
+    ferv --set storage.root=/tmp/ferv crawl --scene Terror --source local:demo/footage
     ferv crawl --scene Terror --retry-failed
 
 Registered in flows/cli/app.py; heavy libraries load only when the command runs.
@@ -13,10 +13,12 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigRequest, with_config
 
 
+@with_config
 def crawl_cmd(
+    config: ConfigRequest,
     scene: Annotated[
         list[str], typer.Option("--scene", help="A scene to crawl (repeatable); see `ferv scenes`.")
     ],
@@ -34,22 +36,18 @@ def crawl_cmd(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Also retry the videos whose download failed before.")
     ] = False,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
     prefect: Annotated[bool, typer.Option("--prefect", help="Run as the Prefect flow `crawl`.")] = False,
 ) -> None:
     """Discover videos per scene, balance hours per scene, download and verify the selection."""
-    overrides = list(set_ or [])
     if max_per_keyword is not None:
-        overrides.append(f"crawl.max_per_keyword={max_per_keyword}")
+        config = config.with_overrides(f"crawl.max_per_keyword={max_per_keyword}")
     if prefect:
         from flows.crawl import crawl as crawl_flow
         from flows.prefect_server import tie_temporary_server
         from tasks.crawl.stage import format_report
 
         tie_temporary_server()
-        result = crawl_flow(scene, source, retry_failed, preset, str(config) if config else None, overrides)
+        result = crawl_flow(scene, source, retry_failed, **config.flow_parameters())
         typer.echo(format_report(result))
         return
 
@@ -57,7 +55,7 @@ def crawl_cmd(
     from data_catalog.lineage import RunContext
     from tasks.crawl.stage import crawl, format_report
 
-    cfg = resolve_config(config, preset, overrides)
+    cfg = config.resolve()
     ctx = RunContext.create(cfg.lineage_json(["crawl"]))
     result = crawl(
         Catalog(cfg.storage.catalog_dir),

@@ -5,8 +5,8 @@ release's card, is in ``flows/cli/release.py``). Formats are named with ``--form
 
 The older spelling ``ferv import ferv39k DIR`` still works for one release (with a deprecation line).
 
-Libraries load inside the commands, so ``ferv --help`` stays fast. The config options match the other
-commands' (``--config``, ``--preset``, ``--set``, flows/cli/options.py).
+Libraries load inside the commands, so ``ferv --help`` stays fast. The config options go on the root
+command, as for every command: ``ferv --set storage.root=/data/ferv import DIR`` (flows/cli/options.py).
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
+from flows.cli.options import ConfigRequest, renamed, with_config
 
 #: The formats ``ferv import`` reads.
 IMPORT_FORMATS = ("ferv39k",)
 
 
+@with_config
 def import_cmd(
+    config: ConfigRequest,
     release_dir: Annotated[
         Path,
         typer.Argument(
@@ -41,9 +43,6 @@ def import_cmd(
     fps: Annotated[
         float, typer.Option(help="Frame rate of the crops (the release does not state it).")
     ] = 25.0,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Import a published dataset (a FERV39k release) into the clips, candidates and labels manifests."""
     if old_dir is not None:  # ferv import FORMAT DIR
@@ -56,7 +55,7 @@ def import_cmd(
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext
 
-    cfg = resolve_config(config, preset, set_)
+    cfg = config.resolve()
     # One run id per release folder: importing it again replaces its rows instead of adding a copy.
     digest = hashlib.sha256(str(release_dir.resolve()).encode()).hexdigest()[:8]
     ctx = RunContext.create(cfg.model_dump(mode="json"), run_id=f"import-ferv39k-{digest}")

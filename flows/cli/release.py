@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, renamed, resolve_config
+from flows.cli.options import ConfigRequest, renamed, with_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +64,9 @@ def _validated(path: Path, n_clips: int) -> None:
         raise ValueError(f"{path}: mlcroissant read {len(records)} clip records, the card has {n_clips}")
 
 
+@with_config
 def card_cmd(
+    config: ConfigRequest,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Where to write card.md, croissant.json, provenance.*")
     ] = None,
@@ -74,16 +76,13 @@ def card_cmd(
     ] = None,
     name: Name = None,
     validate: Annotated[bool, typer.Option(help="Check croissant.json with mlcroissant.")] = True,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Write the dataset card (markdown + figure), its Croissant JSON-LD and the clips' provenance."""
     from data_catalog.io import Catalog
     from tasks.release.card import build_card, card_labels, write_card
 
     out_dir = Path(renamed(out_dir, old_out, "--out", "the positional OUT"))
-    cfg = resolve_config(config, preset, set_)
+    cfg = config.resolve()
     catalog = Catalog(cfg.storage.catalog_dir)
     card = build_card(
         catalog,
@@ -98,7 +97,9 @@ def card_cmd(
         typer.echo(f"  {path}")
 
 
+@with_config
 def export_cmd(
+    config: ConfigRequest,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write the dataset.")] = None,
     old_out: OldOut = None,
     layout: Annotated[
@@ -116,9 +117,6 @@ def export_cmd(
     include_unlicensed: IncludeUnlicensed = False,
     name: Name = None,
     validate: Annotated[bool, typer.Option(help="Check croissant.json with mlcroissant.")] = True,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Export the labelled clips (face crops, scene images, split files) in a dataset layout, with the
     provenance table, the dataset card and its Croissant file at the root. Clips whose source licence is
@@ -130,7 +128,7 @@ def export_cmd(
     from data_catalog.formats.ferv39k_release import export_release
     from data_catalog.io import Catalog, atomic_write_bytes
 
-    cfg = resolve_config(config, preset, set_)
+    cfg = config.resolve()
     catalog = Catalog(cfg.storage.catalog_dir)
     result = export_release(
         catalog,
@@ -176,7 +174,9 @@ def _release_card(
     return card.n_clips
 
 
+@with_config
 def takedown_cmd(
+    cfg: PipelineConfig,
     source: Annotated[str, typer.Argument(help="The source video: its video id or its URL.")],
     requested_by: Annotated[
         str, typer.Option("--requested-by", help="Who asked for the removal (kept in the takedowns record).")
@@ -186,16 +186,12 @@ def takedown_cmd(
         list[Path] | None,
         typer.Option("--export", help="An export outside the storage root to clean too (repeatable)."),
     ] = None,
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    set_: Overrides = None,
 ) -> None:
     """Remove a source video and everything derived from it, record the takedown, and make later crawls
     skip the source. Run it again to resume an interrupted takedown."""
     from data_catalog.io import Catalog
     from tasks.release.takedown import takedown
 
-    cfg = resolve_config(config, preset, set_)
     catalog = Catalog(cfg.storage.catalog_dir)
 
     def rebuild(release: Path, prov: pd.DataFrame) -> None:

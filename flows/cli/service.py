@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.options import ConfigFile, Overrides, Preset, resolve_config
+from flows.cli.options import ConfigRequest, with_config
 
 service_app = typer.Typer(
     help="Run the flows as a service: Prefect server, work pools, deployments, workers."
@@ -39,20 +39,17 @@ def server(
 
 
 @service_app.command("deploy")
-def deploy(
-    config: ConfigFile = None,
-    preset: Preset = "default",
-    overrides: Overrides = None,
-) -> None:
+@with_config
+def deploy(config: ConfigRequest) -> None:
     """Create the work pools and register every deployment with the server in PREFECT_API_URL."""
     from flows.deployments import apply
 
-    cfg = resolve_config(config, preset, overrides)
+    cfg = config.resolve()
     if not os.environ.get("PREFECT_API_URL"):
         raise typer.BadParameter(
             "set PREFECT_API_URL to the server's API (e.g. http://127.0.0.1:4200/api) first", param_hint="env"
         )
-    deployments = apply(cfg, preset, str(config) if config else None, overrides)
+    deployments = apply(cfg, **config.flow_parameters())
     for dep in deployments:
         when = f"{len(dep.schedules)} schedules" if dep.schedules else ""
         when = when or (f"on {dep.triggers[0]['expect'][0]}" if dep.triggers else "on demand")

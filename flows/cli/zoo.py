@@ -62,4 +62,5 @@ def zoo_export_refiner(
         raise ValueError(f"{checkpoint}: has no trained classifier for {model} ({', '.join(fresh)} missing)")
     path = export_refiner(net, out, n_frames, mean=mean, std=std)
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}; use it with:")
-    typer.echo(" ".join(f"--set '{o}'" for o in refine_overrides(path)[:3]))
+    flags = " ".join(f"--set '{o}'" for o in refine_overrides(path)[:3])
+    typer.echo(f"ferv {flags} build-candidates --scene <scene>")

@@ -13,8 +13,8 @@ in output order), which the ``onnx`` refiner reads when no ``model_options`` are
     >>> refine_overrides(path)                                                    # doctest: +SKIP
     ['refine.model=onnx', 'refine.backend=onnxruntime', 'refine.weights=work/models/fer_r50.onnx',
      'refine.model_options={"labels": [...], "size": 112, ...}']
-    $ ferv build-candidates --scene Crisis --set refine.model=onnx --set refine.backend=onnxruntime \\
-          --set refine.weights=work/models/fer_r50.onnx
+    $ ferv --set refine.model=onnx --set refine.backend=onnxruntime \\
+          --set refine.weights=work/models/fer_r50.onnx build-candidates --scene Crisis
 """
 
 from __future__ import annotations

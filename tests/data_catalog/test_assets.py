@@ -374,32 +374,28 @@ def test_cli_fetch_list_and_path(tmp_path, server):
     from flows.cli import app
 
     server.files["/m/weights.bin"] = PAYLOAD
-    common = [
-        "--registry",
-        str(_url_registry(tmp_path, server)),
-        "--set",
-        f"storage.cache_dir={tmp_path / 'c'}",
-    ]
+    root = ["--set", f"storage.cache_dir={tmp_path / 'c'}"]
+    registry = ["--registry", str(_url_registry(tmp_path, server))]
     runner = CliRunner()
-    listed = runner.invoke(app, ["assets", "list", *common])
+    listed = runner.invoke(app, [*root, "assets", "list", *registry])
     assert listed.exit_code == 0 and "missing" in listed.output
-    fetched = runner.invoke(app, ["assets", "fetch", "-q", *common])
+    fetched = runner.invoke(app, [*root, "assets", "fetch", "-q", *registry])
     assert fetched.exit_code == 0, fetched.output
     assert "weights.bin" in fetched.stdout
-    assert "cached" in runner.invoke(app, ["assets", "list", *common]).output
-    shown = runner.invoke(app, ["assets", "path", "tiny", "--no-fetch", *common])
+    assert "cached" in runner.invoke(app, [*root, "assets", "list", *registry]).output
+    shown = runner.invoke(app, [*root, "assets", "path", "tiny", "--no-fetch", *registry])
     assert shown.stdout.strip() == str(tmp_path / "c" / "tiny" / "weights.bin")
 
 
 def test_cli_fetch_failure_exits_nonzero_with_the_reason(tmp_path, server):
     from flows.cli import app
 
-    args = ["assets", "fetch", "-q", "--registry", str(_url_registry(tmp_path, server, path="/absent.bin"))]
-    args += ["--set", f"storage.cache_dir={tmp_path / 'c'}", "--set", "assets.retries=1"]
+    args = ["--set", f"storage.cache_dir={tmp_path / 'c'}", "--set", "assets.retries=1"]
+    args += ["assets", "fetch", "-q", "--registry", str(_url_registry(tmp_path, server, path="/absent.bin"))]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "error: asset 'tiny'" in result.output and "HTTP 404" in result.output
-    unknown = CliRunner().invoke(app, ["assets", "fetch", "nope", "--set", f"storage.cache_dir={tmp_path}"])
+    unknown = CliRunner().invoke(app, ["--set", f"storage.cache_dir={tmp_path}", "assets", "fetch", "nope"])
     assert unknown.exit_code == 2 and "known" in unknown.output  # a bad request, not a failed fetch
 
 

@@ -23,7 +23,7 @@ TINY = [f"benchmark.{k}" for k in ("n_frames=2", "face_size=64", "batch_size=8",
 
 def _ferv(args: list[str], root: Path, env: dict[str, str]) -> str:
     sets = [a for kv in [f"storage.root={root}", *TINY] for a in ("--set", kv)]
-    out = subprocess.run([sys.executable, "-m", "flows.cli", *args, *sets], cwd=REPO, env=env,
+    out = subprocess.run([sys.executable, "-m", "flows.cli", *sets, *args], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     log = out.stdout + out.stderr
     assert out.returncode == 0, log
@@ -57,13 +57,13 @@ def test_import_then_benchmark_run_trains_resumes_evaluates_and_reports(release,
     _ferv(["import", "ferv39k", str(release_dir)], root, env)
     # Two epochs of the All setup without Prefect, then the flow asks for three: it resumes that checkpoint.
     trained = _ferv(
-        ["benchmark", "train", "--model", "r18", "--setup", "All", "--set", "benchmark.epochs=2"], root, env
+        ["--set", "benchmark.epochs=2", "benchmark", "train", "--model", "r18", "--setup", "All"], root, env
     )
     assert "All -> All: WAR" in trained
     ckpt = next((root / "benchmark").glob("bm-*/r18-f2-All/last.pt"))
     after_two = torch.load(ckpt, weights_only=True)["epoch_losses"]
     run = ["benchmark", "run", "--model", "r18", "--setup", "All", "--setup", "DL-to-SIA"]
-    log = _ferv([*run, "--set", "benchmark.epochs=3"], root, env)
+    log = _ferv(["--set", "benchmark.epochs=3", *run], root, env)
     assert "Finished in state Completed" in log and "Traceback" not in log
     state = torch.load(ckpt, weights_only=True)
     assert state["epoch"] == 3 and state["epoch_losses"][:2] == after_two  # resumed, not retrained

@@ -37,8 +37,8 @@ def footage(tmp_path_factory, demo_media) -> Path:
 
 def _command(footage: Path, root: Path) -> list[str]:
     return [
-        sys.executable, "-m", "flows.cli", "build-candidates", "--scene", SCENE, "--source", f"local:{footage}",
-        "--preset", "demo", "--set", f"storage.root={root}", "--set", "distribution.shard_size=1",
+        sys.executable, "-m", "flows.cli", "--preset", "demo", "--set", f"storage.root={root}",
+        "--set", "distribution.shard_size=1", "build-candidates", "--scene", SCENE, "--source", f"local:{footage}",
     ]  # fmt: skip
 
 

@@ -95,11 +95,12 @@ def service(tmp_path_factory, demo_media) -> Iterator[dict]:
                 time.sleep(1)
         root = tmp / "work"
         deploy = subprocess.run(
-            [*FERV, "service", "deploy", "--preset", "demo", "--set", f"storage.root={root}",
+            [*FERV, "--preset", "demo", "--set", f"storage.root={root}",
              "--set", "distribution.runner=dask", "--set", f"distribution.dask_address={cluster.scheduler_address}",
              "--set", "distribution.gpu_resource=GPU", "--set", "service.recrawl={DailyLife: '0 3 * * 0'}",
              "--set", "benchmark.epochs=1", "--set", "benchmark.max_steps_per_epoch=2", "--set", "benchmark.batch_size=4",
-             "--set", "benchmark.num_workers=0", "--set", "benchmark.models=[r18]", "--set", "benchmark.n_frames=2"],
+             "--set", "benchmark.num_workers=0", "--set", "benchmark.models=[r18]", "--set", "benchmark.n_frames=2",
+             "service", "deploy"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
@@ -262,8 +263,8 @@ def test_labels_landing_through_the_annotate_deployment_start_the_benchmark(serv
     env, root = service["env"], service["root"]
     demo = ["--preset", "demo", "--set", f"storage.root={root}"]
     sim = subprocess.run(
-        [*FERV, "annotate", "simulate", "--from-catalog", "--write", "--no-land", "--batch", "b1",
-         "--quality", "good", *demo],
+        [*FERV, *demo, "annotate", "simulate", "--from-catalog", "--write", "--no-land", "--batch", "b1",
+         "--quality", "good"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert sim.returncode == 0, sim.stdout + sim.stderr

@@ -114,10 +114,11 @@ def test_empty_catalog_is_a_clear_error(tmp_path):
         render_report(Catalog(tmp_path), tmp_path / "reports")
 
 
+@pytest.mark.slow
 def test_ferv_report_writes_into_the_storage_reports_folder(catalog, tmp_path):
     root = catalog.root.parent
     result = CliRunner().invoke(
-        app, ["report", "--set", f"storage.root={root}", "--set", "subsample.factor=1"]
+        app, ["--set", f"storage.root={root}", "--set", "subsample.factor=1", "report"]
     )
     assert result.exit_code == 0, result.output
     assert "36 clips (labels: selections)" in result.output

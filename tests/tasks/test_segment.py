@@ -85,6 +85,7 @@ def test_each_clip_brings_uniformly_spaced_sampled_frames(demo, demo_clips):
         assert np.array_equal(got.image, ref.image)
 
 
+@pytest.mark.slow
 def test_rerun_with_same_seed_gives_same_clips_other_seed_differs(demo, demo_clips):
     _, first = demo_clips
     _, again = segment(demo, seed=0)

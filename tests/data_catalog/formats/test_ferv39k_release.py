@@ -169,22 +169,24 @@ def test_cli_import_then_export(tmp_path):
     release = _release(tmp_path / "rel")
     runner = CliRunner()
     root = f"storage.root={tmp_path / 'work'}"
-    result = runner.invoke(app, ["import", str(release), "--format", "ferv39k", "--set", root])
+    result = runner.invoke(app, ["--set", root, "import", str(release), "--format", "ferv39k"])
     assert result.exit_code == 0, result.output
     assert "imported 6 clips (test 2, train 4)" in result.output and "deprecated" not in result.output
-    again = runner.invoke(app, ["import", "ferv39k", str(release), "--set", root])  # the old spelling
+    again = runner.invoke(app, ["--set", root, "import", "ferv39k", str(release)])  # the old spelling
     assert again.exit_code == 0 and len(Catalog(tmp_path / "work" / "catalog").read("labels")) == 6
     assert "the positional FORMAT is deprecated" in again.output and "use --format" in again.output
-    unknown = runner.invoke(app, ["import", str(release), "--format", "dfew", "--set", root])
+    unknown = runner.invoke(app, ["--set", root, "import", str(release), "--format", "dfew"])
     assert "unknown format 'dfew'" in str(unknown.exception)
     out = tmp_path / "out"
     # An imported release's clips have no crawled licence: the export refuses them unless opted in.
-    refused = runner.invoke(app, ["export", str(out), "--mode", "copy", "--set", root])
+    refused = runner.invoke(app, ["--set", root, "export", str(out), "--mode", "copy"])
     assert refused.exit_code != 0 and "6 licence_unknown" in str(refused.exception)
     assert "--include-unlicensed" in str(refused.exception) and not (out / "4_setups").exists()
     result = runner.invoke(
         app,
         [
+            "--set",
+            root,
             "export",
             "--out",
             str(out),
@@ -193,8 +195,6 @@ def test_cli_import_then_export(tmp_path):
             "--mode",
             "copy",
             "--include-unlicensed",
-            "--set",
-            root,
         ],
     )
     assert result.exit_code == 0, result.output
@@ -203,7 +203,7 @@ def test_cli_import_then_export(tmp_path):
         p.name for p in out.iterdir()
     }
     assert "deprecated" not in result.output
-    bad = runner.invoke(app, ["export", str(out), "--layout", "dfew", "--set", root])  # the old spellings
+    bad = runner.invoke(app, ["--set", root, "export", str(out), "--layout", "dfew"])  # the old spellings
     assert "the positional OUT is deprecated" in bad.output and "use --out" in bad.output
     assert "--layout is deprecated" in bad.output and "use --format" in bad.output
     assert bad.exit_code != 0 and "unknown format 'dfew'" in str(bad.exception)
@@ -257,7 +257,7 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
     release = _release(tmp_path / "rel")
     runner = CliRunner()
     monkeypatch.chdir(tmp_path / "a")  # a relative storage root, a relative release folder
-    result = runner.invoke(app, ["import", "../rel", "--set", "storage.root=work"])
+    result = runner.invoke(app, ["--set", "storage.root=work", "import", "../rel"])
     assert result.exit_code == 0, result.output
     catalog = Catalog(tmp_path / "a" / "work" / "catalog")
     stored = catalog.read("candidates")["face_dir"]
@@ -266,7 +266,7 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
     monkeypatch.chdir(tmp_path / "b")  # the same storage, named from elsewhere
     storage = f"storage.root={tmp_path / 'a' / 'work'}"
     result = runner.invoke(
-        app, ["export", "--out", "out", "--mode", "copy", "--include-unlicensed", "--set", storage]
+        app, ["--set", storage, "export", "--out", "out", "--mode", "copy", "--include-unlicensed"]
     )
     assert result.exit_code == 0, result.output
     assert "exported 4 train + 2 test clips" in result.output
@@ -276,7 +276,7 @@ def test_export_works_from_any_directory_and_refuses_to_export_nothing(tmp_path,
 
     shutil.rmtree(release)  # the crops are gone: nothing to export is an error, not an empty release
     result = runner.invoke(
-        app, ["export", "out2", "--mode", "copy", "--include-unlicensed", "--set", storage]
+        app, ["--set", storage, "export", "out2", "--mode", "copy", "--include-unlicensed"]
     )
     assert result.exit_code != 0 and "none of the 6 labelled clips has face crops" in str(result.exception)
     assert not (tmp_path / "b" / "out2" / "4_setups").exists()

@@ -42,6 +42,7 @@ def test_table2_is_the_registry_in_the_papers_order():
     assert list_models("ts-*") == ["ts-c3d", "ts-i3d", "ts-r18-lstm", "ts-r3d-18", "ts-vgg13-lstm"]
 
 
+@pytest.mark.slow
 def test_parameter_counts_are_pinned_and_reported_next_to_the_readme():
     ours = {e.name: param_count(e.name) for e in TABLE2}
     print(f"\n{'model':<22}{'ours (M)':>10}{'README (M)':>12}")
@@ -127,6 +128,7 @@ def test_bnlstm_keeps_batch_statistics_per_time_step():
     assert torch.allclose(lstm(x[:4])[1], lstm(x[1:2])[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_init_checkpoint_loads_everything_but_a_foreign_head(tmp_path):
     torch.manual_seed(0)
     source = build("i3d", num_classes=5, n_frames=2)

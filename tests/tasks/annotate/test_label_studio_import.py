@@ -68,7 +68,7 @@ def _export(path: Path, items: list[dict], answers: dict[tuple[int, int], str]) 
 
 
 def ferv(root: Path, *args: str):
-    return CliRunner().invoke(app, ["annotate", *args, "--set", f"storage.root={root}", *SETS])
+    return CliRunner().invoke(app, ["--set", f"storage.root={root}", *SETS, "annotate", *args])
 
 
 def _truth(tasks: pd.DataFrame) -> dict[str, str]:

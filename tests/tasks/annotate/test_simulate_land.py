@@ -46,6 +46,7 @@ def test_quality_control_beats_no_quality_control_on_a_mixed_crowd(sim):
     assert acc["wwta"] > 0.9
 
 
+@pytest.mark.slow
 def test_evaluation_compares_every_method_registered_now(sim):
     """The methods compared are the registry's at the time of the call, one registered late included."""
     from tasks.annotate.aggregation import AGGREGATORS, MajorityVote
@@ -61,6 +62,7 @@ def test_evaluation_compares_every_method_registered_now(sim):
     assert acc["first_vote"] == acc["majority"]
 
 
+@pytest.mark.slow
 def test_landing_writes_labels_for_every_clip_and_emits_the_event(sim, tmp_path):
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker

@@ -21,15 +21,15 @@ from flows.cli import app
 from flows.config import load_config
 
 load_config(overrides=["service.recrawl={DailyLife: '0 3 * * 0'}"])
-common = sys.argv[2:-1]
+root, catalog = sys.argv[3:-1], ["--catalog", sys.argv[2]]
 runner = CliRunner()
 out = {}
 for name, args in (("pack", ["benchmark", "pack"]), ("train", ["benchmark", "train", "--model", "r18", "--setup", "SIA"])):
-    r = runner.invoke(app, [*args, *common])
+    r = runner.invoke(app, [*root, *args, *catalog])
     out[name] = (r.exit_code, r.output[-500:] + repr(r.exception))
 from pathlib import Path
 ckpt = next(Path(sys.argv[1]).glob("benchmark/bm-*/r18-f2-SIA/last.pt"), "no checkpoint")
-r = runner.invoke(app, ["benchmark", "evaluate", str(ckpt), "--setup", "SIA", *common])
+r = runner.invoke(app, [*root, "benchmark", "evaluate", str(ckpt), "--setup", "SIA", *catalog])
 out["evaluate"] = (r.exit_code, r.output[-500:] + repr(r.exception))
 out["heavy"] = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[-1].split(",")))
 print(json.dumps(out))
@@ -43,8 +43,8 @@ def test_config_pack_train_and_evaluate_import_no_prefect_insightface_or_yt_dlp(
     catalog = shutil.copytree(
         demo_catalog.root, tmp_path / "catalog"
     )  # its results stay out of the shared one
-    common = ["--catalog", str(catalog), *[a for s in sets for a in ("--set", s)]]
-    run = subprocess.run([sys.executable, "-c", AUDIT, str(tmp_path), *common, ",".join(HEAVY)],
+    root = [a for s in sets for a in ("--set", s)]
+    run = subprocess.run([sys.executable, "-c", AUDIT, str(tmp_path), str(catalog), *root, ",".join(HEAVY)],
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])

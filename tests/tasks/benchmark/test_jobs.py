@@ -50,6 +50,7 @@ def test_results_parts_per_test_setup_and_finished_work_is_skipped(prep):
     )
 
 
+@pytest.mark.slow
 def test_a_broken_clip_is_a_failed_row_not_an_exception(demo_footage, tmp_path):
     broken = [dict(c) for c in demo_footage]
     for c in broken:
@@ -94,16 +95,17 @@ def test_cli_splits_train_and_evaluate(demo_catalog, tmp_path):
 
     sets = [f"storage.root={tmp_path}", "benchmark.n_frames=2", "benchmark.face_size=64", "benchmark.epochs=1",
             "benchmark.max_steps_per_epoch=1", "benchmark.num_workers=0", "benchmark.device=cpu"]  # fmt: skip
-    common = ["--catalog", str(demo_catalog.root), *[a for s in sets for a in ("--set", s)]]
+    copy = shutil.copytree(demo_catalog.root, tmp_path / "catalog")  # its results stay out of the shared one
+    root, catalog = [a for s in sets for a in ("--set", s)], ["--catalog", str(copy)]
     runner = CliRunner()
-    out = runner.invoke(app, ["benchmark", "splits", "--export", str(tmp_path / "rel"), *common])
+    out = runner.invoke(app, [*root, "benchmark", "splits", "--export", str(tmp_path / "rel"), *catalog])
     assert out.exit_code == 0, out.output
     assert (
         "DL-to-SIA" in out.output
         and (tmp_path / "rel" / "4_setups" / "4_scenarios" / "SIA" / "test.csv").is_file()
     )
-    out = runner.invoke(app, ["benchmark", "train", "--model", "r18", "--setup", "SIA", *common])
+    out = runner.invoke(app, [*root, "benchmark", "train", "--model", "r18", "--setup", "SIA", *catalog])
     assert out.exit_code == 0 and "SIA -> SIA: WAR" in out.output, out.output
     ckpt = next(tmp_path.glob("benchmark/bm-*/r18-f2-SIA/last.pt"))
-    out = runner.invoke(app, ["benchmark", "evaluate", str(ckpt), "--setup", "Interview", *common])
+    out = runner.invoke(app, [*root, "benchmark", "evaluate", str(ckpt), "--setup", "Interview", *catalog])
     assert out.exit_code == 0 and "scene=Interview" in out.output and "(2 clips)" in out.output, out.output

@@ -17,6 +17,7 @@ from tasks.benchmark.data import ClipDataset, benchmark_clips, load_labels
 from tasks.benchmark.loader import JobLoader
 from tasks.benchmark.pack import PackedStore, pack_clips
 
+pytestmark = pytest.mark.slow  # real crops of the demo footage: seconds to make, then seconds per test
 CFG = BenchmarkConfig(n_frames=4, flip=0.5, num_workers=0)
 ROOT = Path(__file__).resolve().parents[3]
 

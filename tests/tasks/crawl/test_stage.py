@@ -82,6 +82,7 @@ def test_recrawl_downloads_nothing_new_and_retry_failed_retries_only_failed(tmp_
     assert len(rows3) == len(rows1) and rows3.loc["generic-missing", "run_id"] != first.plan.run_id
 
 
+@pytest.mark.slow
 def test_local_directory_source_crawls_without_a_network(tmp_path, media):
     footage = tmp_path / "footage"
     footage.mkdir()
@@ -116,7 +117,7 @@ def test_bad_inputs_name_what_is_wrong(tmp_path):
 
 
 def _cli(tmp_path: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "flows.cli", *args, "--set", f"storage.root={tmp_path}"]
+    return [sys.executable, "-m", "flows.cli", "--set", f"storage.root={tmp_path}", *args]
 
 
 @pytest.mark.slow
@@ -124,7 +125,7 @@ def test_cli_exits_non_zero_on_malformed_config_and_unknown_scene(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("crawl:\n  max_per_keyword: -3\n")
     out = subprocess.run(
-        _cli(tmp_path, "crawl", "--scene", "Terror", "-c", str(cfg)), capture_output=True, text=True, cwd=REPO
+        _cli(tmp_path, "-c", str(cfg), "crawl", "--scene", "Terror"), capture_output=True, text=True, cwd=REPO
     )
     assert out.returncode == 2 and "crawl.max_per_keyword" in out.stderr and "bad.yaml" in out.stderr
     out = subprocess.run(
@@ -136,7 +137,7 @@ def test_cli_exits_non_zero_on_malformed_config_and_unknown_scene(tmp_path):
 @pytest.mark.slow
 def test_crawl_killed_mid_download_and_restarted_loses_and_duplicates_nothing(tmp_path, site):
     sources = url_list(tmp_path, site, ["v/a.mp4", "slow/big.mp4", "v/b.mp4"])
-    cmd = _cli(tmp_path, "crawl", "--scene", "Terror", "--source", sources, "--set", "crawl.min_duration_s=1")
+    cmd = _cli(tmp_path, "--set", "crawl.min_duration_s=1", "crawl", "--scene", "Terror", "--source", sources)
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = None
     deadline = time.monotonic() + 60
@@ -171,7 +172,7 @@ def test_catalog_sql_answers_per_scene_counts(tmp_path, media):
     (footage / "a.mp4").write_bytes(media["a"].read_bytes())
     result, _ = run(tmp_path, [f"local:{footage}"], scenes=["Terror"])
     sql = "select scene, count(*) as n, sum(duration) as seconds from videos group by scene"
-    out = CliRunner().invoke(app, ["catalog", "sql", sql, "--csv", "--set", f"storage.root={tmp_path}"])
+    out = CliRunner().invoke(app, ["--set", f"storage.root={tmp_path}", "catalog", "sql", sql, "--csv"])
     assert out.exit_code == 0, out.output
     assert out.output.strip().splitlines() == ["scene,n,seconds", "Terror,1,3.0"]
 

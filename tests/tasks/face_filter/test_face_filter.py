@@ -42,6 +42,7 @@ def filtered(videos, detector):
     return run
 
 
+@pytest.mark.slow
 def test_no_face_video_clips_all_fail_the_presence_rule(filtered):
     clips = filtered("no_face")
     assert clips
@@ -51,6 +52,7 @@ def test_no_face_video_clips_all_fail_the_presence_rule(filtered):
         assert math.isnan(measures["face_px"])
 
 
+@pytest.mark.slow
 def test_close_up_of_one_woman_is_kept(filtered):
     clips = filtered("closeup")
     assert len(clips) >= 2
@@ -60,6 +62,7 @@ def test_close_up_of_one_woman_is_kept(filtered):
         assert measures["yaw"] < 30 and measures["face_frac"] > 0.5
 
 
+@pytest.mark.slow
 def test_group_photo_fails_the_dominant_face_rule(filtered):
     clips = filtered("multi")
     assert clips
@@ -75,6 +78,7 @@ def test_face_then_no_face_gives_clips_on_both_sides_of_the_rule(filtered, name)
     assert None in reasons and "face_presence" in reasons
 
 
+@pytest.mark.slow
 def test_faces_rows_match_the_manifest(filtered):
     from data_catalog.io import to_table
     from data_catalog.lineage import RunContext
@@ -92,6 +96,7 @@ def test_faces_rows_match_the_manifest(filtered):
     assert np.all(np.diff(areas) <= 0) and len(first["landmarks"].iloc[0]) == 10
 
 
+@pytest.mark.slow
 def test_blur_fails_the_sharpness_rule(filtered, detector):
     import cv2
 
@@ -177,6 +182,7 @@ def test_budget_keeps_the_best_and_marks_the_rest_over_budget():
     assert apply_budget(df, budget=10)["keep"].sum() == 4  # fewer than the budget: all stay
 
 
+@pytest.mark.slow
 def test_quality_prefers_large_sharp_frontal_faces(filtered):
     closeup = [face_quality(m) for _, _, m, _ in filtered("closeup")]
     assert all(0.3 < q <= 1 for q in closeup)
@@ -186,6 +192,7 @@ def test_quality_prefers_large_sharp_frontal_faces(filtered):
     assert face_quality({**m, "sharpness": 0.01}) < face_quality(m)
 
 
+@pytest.mark.slow
 def test_crops_have_the_paper_sizes_and_contain_the_face(filtered, videos, detector, tmp_path):
     import cv2
 

@@ -33,7 +33,7 @@ def _cli(*args: str):
 def test_export_leaves_out_unknown_and_unallowed_licences_and_the_card_says_so(tmp_path):
     write_catalog(tmp_path / "work")
     out = tmp_path / "release"
-    result = _cli("export", str(out), "--mode", "copy", "--set", f"storage.root={tmp_path / 'work'}")
+    result = _cli("--set", f"storage.root={tmp_path / 'work'}", "export", str(out), "--mode", "copy")
     assert result.exit_code == 0, f"{result.output}{result.exception!r}"
     assert "left out, licence_not_allowed: 1" in result.output
     assert "left out, licence_unknown: 2" in result.output
@@ -65,7 +65,7 @@ def test_opting_in_ships_every_clip_and_the_allowed_list_comes_from_the_config(t
     assert strict.n_train + strict.n_test == 3
 
     storage = f"storage.root={tmp_path / 'work'}"
-    result = _cli("export", str(tmp_path / "c"), "--set", storage, "--set", "release.allowed_licences=[]")
+    result = _cli("--set", storage, "--set", "release.allowed_licences=[]", "export", str(tmp_path / "c"))
     assert (
         result.exit_code != 0
         and "left out every labelled clip (4 licence_not_allowed, 2 licence_unknown)" in str(result.exception)
@@ -171,7 +171,7 @@ def test_takedown_names_what_is_wrong_with_its_input(tmp_path):
         takedown(catalog, "youtube-aaa", requested_by=" ")
     with pytest.raises(ValueError, match="empty video id or URL"):
         takedown(catalog, "  ", requested_by="Ann")
-    result = _cli("takedown", "youtube-aaa", "--set", f"storage.root={tmp_path / 'work'}")
+    result = _cli("--set", f"storage.root={tmp_path / 'work'}", "takedown", "youtube-aaa")
     assert result.exit_code != 0 and "--requested-by" in result.output
 
 
@@ -244,6 +244,7 @@ def test_card_reports_annotation_and_sources_as_the_manifests_hold_them(tmp_path
         card_labels(catalog, "labels-9")
 
 
+@pytest.mark.slow
 def test_takedown_of_an_imported_clip_cleans_an_export_without_provenance_by_its_release_path(tmp_path):
     from tests.helpers.release import release as _release
 

@@ -39,8 +39,8 @@ def demo(tmp_path_factory, demo_media) -> dict[str, Path]:
     root = tmp / "work"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     command = [
-        sys.executable, "-m", "flows.cli", "build-candidates", "--scene", "DailyLife", "--source",
-        f"local:{footage}", "--preset", "demo", "--set", f"storage.root={root}",
+        sys.executable, "-m", "flows.cli", "--preset", "demo", "--set", f"storage.root={root}",
+        "build-candidates", "--scene", "DailyLife", "--source", f"local:{footage}",
     ]  # fmt: skip
     out = subprocess.run(
         command, cwd=REPO, env=env | {"PREFECT_HOME": str(tmp / "prefect")}, capture_output=True, text=True,
@@ -58,7 +58,7 @@ def _cli(*args: str) -> str:
 
 def test_card_of_the_demo_catalog_validates_and_its_counts_equal_the_manifests(demo, tmp_path):
     root = demo["root"]
-    _cli("card", str(tmp_path / "card"), "--preset", "demo", "--set", f"storage.root={root}")
+    _cli("--preset", "demo", "--set", f"storage.root={root}", "card", str(tmp_path / "card"))
     catalog = Catalog(root / "catalog")
     selections = catalog.read("selections", latest=True)
     selected = selections[selections["selected"]]
@@ -120,13 +120,13 @@ def test_takedown_of_a_demo_video_leaves_no_trace_and_a_recrawl_skips_it(demo, t
     root = tmp_path / "work"
     shutil.copytree(demo["root"], root)
     storage = f"storage.root={root}"
-    _cli("export", str(root / "exports" / "v1"), "--include-unlicensed", "--preset", "demo", "--set", storage)
+    _cli("--preset", "demo", "--set", storage, "export", str(root / "exports" / "v1"), "--include-unlicensed")
     assert _mentions(root, TAKEN)  # the video is everywhere before
     catalog = Catalog(root / "catalog")
     url = catalog.read("videos", latest=True).set_index("video_id").loc[TAKEN, "url"]
     others = set(catalog.read("clips").query("video_id != @TAKEN")["clip_id"])
 
-    out = _cli("takedown", url, "--requested-by", "the person filmed", "--preset", "demo", "--set", storage)
+    out = _cli("--preset", "demo", "--set", storage, "takedown", url, "--requested-by", "the person filmed")
     assert "source found in the catalog" in out and "export cleaned" in out
     assert _mentions(root, TAKEN) == []
     assert _mentions(root, "wolfgang") == []
@@ -152,6 +152,6 @@ def test_takedown_of_a_demo_video_leaves_no_trace_and_a_recrawl_skips_it(demo, t
     assert TAKEN not in set(catalog.read("videos")["video_id"])
 
     again = _cli(
-        "takedown", TAKEN, "--requested-by", "the person filmed", "--preset", "demo", "--set", storage
+        "--preset", "demo", "--set", storage, "takedown", TAKEN, "--requested-by", "the person filmed"
     )
     assert "0 clips" in again and len(catalog.read("takedowns")) == 1  # repeatable, one record

@@ -231,5 +231,5 @@ def project(tmp_path, batch) -> Path:
 
 
 def ferv(root: Path, *args: str):
-    result = CliRunner().invoke(app, ["annotate", *args, "--set", f"storage.root={root}"])
+    result = CliRunner().invoke(app, ["--set", f"storage.root={root}", "annotate", *args])
     return result

@@ -80,8 +80,8 @@ def test_serve_starts_the_page_on_a_fresh_database(tmp_path):
         port = sock.getsockname()[1]
     db = tmp_path / "served.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "annotate", "serve", "--db", f"sqlite:///{db}", "--port", str(port),
-         "--set", f"storage.root={tmp_path}"],
+        [sys.executable, "-m", "flows.cli", "--set", f"storage.root={tmp_path}",
+         "annotate", "serve", "--db", f"sqlite:///{db}", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
