@@ -196,7 +196,8 @@ def create_app(
     def login(body: LoginBody, request: Request, response: Response) -> Me:
         """Start a login session for an annotator token (not a session token); the cookie carries it."""
         check_origin(request, required=False)
-        with database().session() as s:
+        # Not synced to disk before the reply: a machine crash may cost a login, never an answer.
+        with database().session(durable=False) as s:
             started = auth.login(s, body.token, settings)
         if started is None:
             raise HTTPException(401, "unknown, expired or revoked token")
