@@ -20,7 +20,7 @@ from tasks.annotate.web.service.gold import (
     gold_answer_id,
     gold_label_tasks,
     gold_truth,
-    unlabelled_gold_groups,
+    group_waits_for_gold,
 )
 from tasks.annotate.web.service.queues import copy_progress, move_copy
 from tasks.annotate.web.service.views import AnswerReceipt, MyAnswer
@@ -63,7 +63,7 @@ def submit_answer(
         )
         if a is None:
             raise NotFound(f"no task {task_id!r} in a copy assigned to you")
-        if task.group_id in unlabelled_gold_groups(s):
+        if group_waits_for_gold(s, task.group_id):
             raise Conflict(f"group {task.group_id} waits for its gold items to be labelled by a PR")
         return _store(
             s, who, task, a, a.round, word, label, time_spent_s, source, open_state="labelling", cfg=cfg

@@ -15,11 +15,13 @@ from tasks.annotate.package import reassign_copy
 from tasks.annotate.web.db import Annotator, Answer, Assignment, Task, require_write, utcnow
 from tasks.annotate.web.service.annotators import Identity
 from tasks.annotate.web.service.errors import Forbidden
-from tasks.annotate.web.service.gold import gold_counts, next_gold_task, unlabelled_gold_groups
+from tasks.annotate.web.service.gold import gold_counts, next_gold_task, waits_for_gold
 from tasks.annotate.web.service.views import CopyRef, Progress, TaskView
 from tasks.annotate.web.service.vocabulary import scene_intro
 
 QUEUES = {"CA": ("label",), "PR": ("gold", "relabel")}
+#: Open copies looked at per query when a CA claims one.
+CLAIM_BATCH = 20
 
 
 def copy_tasks(s: Session, group_id: str, copy: int, *, gold: bool | None = None) -> list[Task]:
@@ -51,31 +53,36 @@ def copy_progress(
 
 def current_assignment(s: Session, who: Identity) -> Assignment | None:
     """The copy a CA is labelling: one already theirs, else one claimed now (gold labelled first)."""
-    blocked = unlabelled_gold_groups(s)
+    ready = ~waits_for_gold(Assignment.group_id)
+    order = (Assignment.round.desc(), Assignment.id)
     mine = s.scalars(
         select(Assignment)
-        .where(Assignment.annotator_id == who.id, Assignment.state == "labelling")
-        .order_by(Assignment.round.desc(), Assignment.id)
-    ).all()
-    for a in mine:
-        if a.group_id not in blocked:
-            return a
+        .where(Assignment.annotator_id == who.id, Assignment.state == "labelling", ready)
+        .order_by(*order)
+        .limit(1)
+    ).first()
+    if mine is not None:
+        return mine
     held = select(Assignment.group_id).where(Assignment.annotator_id == who.id)
-    open_ = s.scalars(
+    open_ = (
         select(Assignment)
         .where(
             Assignment.annotator_id.is_(None),
             Assignment.state == "labelling",
             Assignment.group_id.not_in(held),
+            ready,
         )
-        .order_by(Assignment.round.desc(), Assignment.id)
-    ).all()
-    for a in open_:
-        if a.group_id in blocked:
-            continue
-        if _claim(s, a, "annotator_id", who):
-            return a
-    return None
+        .order_by(*order)
+        .limit(CLAIM_BATCH)
+    )
+    while True:
+        # A few candidates at a time: a claim lost to another request moves on to the next one.
+        candidates = s.scalars(open_).all()
+        for a in candidates:
+            if _claim(s, a, "annotator_id", who):
+                return a
+        if len(candidates) < CLAIM_BATCH:
+            return None
 
 
 def _claim(s: Session, a: Assignment, column: str, who: Identity) -> bool:
