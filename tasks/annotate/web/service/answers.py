@@ -8,7 +8,7 @@ Submitting the same answer again stores nothing new; a different answer to an it
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tasks.annotate.config import AnnotateConfig
@@ -22,12 +22,22 @@ from tasks.annotate.web.service.gold import (
     gold_truth,
     group_waits_for_gold,
 )
-from tasks.annotate.web.service.queues import copy_progress, move_copy
+from tasks.annotate.web.service.queues import copy_counts, move_copy
 from tasks.annotate.web.service.views import AnswerReceipt, MyAnswer
 from tasks.annotate.web.service.vocabulary import word_label
 from tasks.annotate.workflow import CopyState, next_step
 
 MAX_TIME_SPENT_S = 24 * 3600.0
+#: The caller's latest round of a group copy (built once: it runs on every CA answer).
+_HELD_COPY = (
+    select(Assignment)
+    .where(
+        Assignment.group_id == bindparam("group_id"),
+        Assignment.copy == bindparam("copy"),
+        Assignment.annotator_id == bindparam("who"),
+    )
+    .order_by(Assignment.round.desc())
+)
 
 
 def submit_answer(
@@ -51,15 +61,7 @@ def submit_answer(
         # The same answer whether the task does not exist or is someone else's: a CA learns no task ids.
         a = (
             task
-            and s.scalars(
-                select(Assignment)
-                .where(
-                    Assignment.group_id == task.group_id,
-                    Assignment.copy == task.copy,
-                    Assignment.annotator_id == who.id,
-                )
-                .order_by(Assignment.round.desc())
-            ).first()
+            and s.scalars(_HELD_COPY, {"group_id": task.group_id, "copy": task.copy, "who": who.id}).first()
         )
         if a is None:
             raise NotFound(f"no task {task_id!r} in a copy assigned to you")
@@ -125,7 +127,7 @@ def _store(
         raise Conflict(f"copy {a.group_id}/{a.copy} round {a.round} is closed ({a.state})")
     s.add(_answer(answer_id, task, a, who, round_, word, label, time_spent_s, source))
     s.flush()
-    done, total, _next = copy_progress(s, who.id, a, gold=None if open_state == "labelling" else False)
+    done, total = copy_counts(s, who.id, a, gold=None if open_state == "labelling" else False)
     if done == total:
         if open_state == "labelling":
             score_assignment(s, a, cfg)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from tasks.annotate.web.db import Answer, Task
@@ -29,9 +29,12 @@ def waits_for_gold(group_id):
     return exists().where(unlabelled)
 
 
+_GROUP_WAITS = select(waits_for_gold(bindparam("group_id")))  # built once: it runs on every answer
+
+
 def group_waits_for_gold(s: Session, group_id: str) -> bool:
     """True while a PR has not labelled every gold item of ``group_id`` (its copies wait until then)."""
-    return bool(s.scalar(select(waits_for_gold(group_id))))
+    return bool(s.scalar(_GROUP_WAITS, {"group_id": group_id}))
 
 
 def next_gold_task(s: Session) -> Task | None:

@@ -7,7 +7,7 @@ of the same group in any round.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from tasks.annotate.config import AnnotateConfig
@@ -31,53 +31,83 @@ def copy_tasks(s: Session, group_id: str, copy: int, *, gold: bool | None = None
     return list(s.scalars(q.order_by(Task.position)))
 
 
+def _progress_queries(gold: bool | None):
+    """copy_progress's two queries with the copy, annotator and round as parameters."""
+    in_copy = [Task.group_id == bindparam("group_id"), Task.copy == bindparam("copy")]
+    if gold is not None:
+        in_copy.append(Task.gold.is_(gold))
+    mine = and_(
+        Answer.task_id == Task.task_id,
+        Answer.annotator_id == bindparam("annotator_id"),
+        Answer.round == bindparam("round"),
+    )
+    counts = (
+        select(func.count(Task.task_id), func.count(Answer.task_id)).outerjoin(Answer, mine).where(*in_copy)
+    )
+    first_todo = select(Task).where(*in_copy, ~exists().where(mine)).order_by(Task.position).limit(1)
+    return counts, first_todo
+
+
+# The hot queries are built once, with parameters: building a statement (and its cache key) on every
+# request cost more CPU than SQLite took to run it.
+_PROGRESS = {gold: _progress_queries(gold) for gold in (None, True, False)}
+
+
+def _progress_params(annotator_id: str, a: Assignment) -> dict[str, object]:
+    return {"group_id": a.group_id, "copy": a.copy, "annotator_id": annotator_id, "round": a.round}
+
+
+def copy_counts(s: Session, annotator_id: str, a: Assignment, *, gold: bool | None = None) -> tuple[int, int]:
+    """(answered, total) of ``a``'s copy for ``annotator_id`` in ``a``'s round, counted in SQL."""
+    total, done = s.execute(_PROGRESS[gold][0], _progress_params(annotator_id, a)).one()
+    return done, total
+
+
 def copy_progress(
     s: Session, annotator_id: str, a: Assignment, *, gold: bool | None = None
 ) -> tuple[int, int, Task | None]:
     """(answered, total, the first unanswered task) of ``a``'s copy for ``annotator_id`` in ``a``'s round,
     counted in SQL: a request loads one task, not the whole copy."""
-    in_copy = [Task.group_id == a.group_id, Task.copy == a.copy]
-    if gold is not None:
-        in_copy.append(Task.gold.is_(gold))
-    mine = and_(Answer.task_id == Task.task_id, Answer.annotator_id == annotator_id, Answer.round == a.round)
-    total, done = s.execute(
-        select(func.count(Task.task_id), func.count(Answer.task_id)).outerjoin(Answer, mine).where(*in_copy)
-    ).one()
+    done, total = copy_counts(s, annotator_id, a, gold=gold)
     todo = None
     if done < total:
-        todo = s.scalars(
-            select(Task).where(*in_copy, ~exists().where(mine)).order_by(Task.position).limit(1)
-        ).first()
+        todo = s.scalars(_PROGRESS[gold][1], _progress_params(annotator_id, a)).first()
     return done, total, todo
+
+
+_READY = ~waits_for_gold(Assignment.group_id)
+_COPY_ORDER = (Assignment.round.desc(), Assignment.id)
+#: A CA's copy in labelling whose gold is labelled (built once, like the queries below).
+_MY_COPY = (
+    select(Assignment)
+    .where(Assignment.annotator_id == bindparam("who"), Assignment.state == "labelling", _READY)
+    .order_by(*_COPY_ORDER)
+    .limit(1)
+)
+#: Open copies a CA may claim: in labelling, gold labelled, of a group they never held a copy of.
+_OPEN_COPIES = (
+    select(Assignment)
+    .where(
+        Assignment.annotator_id.is_(None),
+        Assignment.state == "labelling",
+        Assignment.group_id.not_in(
+            select(Assignment.group_id).where(Assignment.annotator_id == bindparam("who"))
+        ),
+        _READY,
+    )
+    .order_by(*_COPY_ORDER)
+    .limit(CLAIM_BATCH)
+)
 
 
 def current_assignment(s: Session, who: Identity) -> Assignment | None:
     """The copy a CA is labelling: one already theirs, else one claimed now (gold labelled first)."""
-    ready = ~waits_for_gold(Assignment.group_id)
-    order = (Assignment.round.desc(), Assignment.id)
-    mine = s.scalars(
-        select(Assignment)
-        .where(Assignment.annotator_id == who.id, Assignment.state == "labelling", ready)
-        .order_by(*order)
-        .limit(1)
-    ).first()
+    mine = s.scalars(_MY_COPY, {"who": who.id}).first()
     if mine is not None:
         return mine
-    held = select(Assignment.group_id).where(Assignment.annotator_id == who.id)
-    open_ = (
-        select(Assignment)
-        .where(
-            Assignment.annotator_id.is_(None),
-            Assignment.state == "labelling",
-            Assignment.group_id.not_in(held),
-            ready,
-        )
-        .order_by(*order)
-        .limit(CLAIM_BATCH)
-    )
     while True:
         # A few candidates at a time: a claim lost to another request moves on to the next one.
-        candidates = s.scalars(open_).all()
+        candidates = s.scalars(_OPEN_COPIES, {"who": who.id}).all()
         for a in candidates:
             if _claim(s, a, "annotator_id", who):
                 return a
