@@ -115,7 +115,8 @@ def serve_cmd(
     url = _db_url(db, cfg)
     typer.echo(f"database {url}; labelling page on http://{host}:{port}/")
     # Keep-alive past an annotator's look at a clip, so their next request reuses the connection.
-    uvicorn.run(create_app(url, cfg.annotate, settings), host=host, port=port, timeout_keep_alive=75)
+    app = create_app(url, cfg.annotate, settings, freeze_heap=True)
+    uvicorn.run(app, host=host, port=port, timeout_keep_alive=75)
 
 
 @with_config

@@ -15,6 +15,7 @@ reads take no write lock.
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 
+import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -99,9 +100,18 @@ def _origin(request: Request) -> str | None:
 
 
 def create_app(
-    db: Database | str, cfg: AnnotateConfig | None = None, settings: ServerSettings | None = None
+    db: Database | str,
+    cfg: AnnotateConfig | None = None,
+    settings: ServerSettings | None = None,
+    *,
+    freeze_heap: bool = False,
 ) -> FastAPI:
-    """The app over ``db`` (a URL is opened and migrated to the newest schema at startup)."""
+    """The app over ``db`` (a URL is opened and migrated to the newest schema at startup).
+
+    ``freeze_heap`` (for a server process, ``ferv annotate serve``): once started, every object built so
+    far (modules, the app, the engine) is moved out of the garbage collector's reach (``gc.freeze``). A
+    full collection then walks only what requests allocated since: with the 180k objects of a started
+    server it stopped every request for about 200 ms."""
     cfg = cfg or AnnotateConfig()
     settings = settings or ServerSettings()
     state: dict[str, Database] = {}
@@ -109,6 +119,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         state["db"] = open_database(db) if isinstance(db, str) else db
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         yield
         if isinstance(db, str):
             state["db"].dispose()
@@ -183,7 +196,8 @@ def create_app(
     def login(body: LoginBody, request: Request, response: Response) -> Me:
         """Start a login session for an annotator token (not a session token); the cookie carries it."""
         check_origin(request, required=False)
-        with database().session() as s:
+        # Not synced to disk before the reply: a machine crash may cost a login, never an answer.
+        with database().session(durable=False) as s:
             started = auth.login(s, body.token, settings)
         if started is None:
             raise HTTPException(401, "unknown, expired or revoked token")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 ROLES = ("CA", "PR")
@@ -211,6 +213,10 @@ def upgrade(url: str) -> None:
 
 #: Execution option of a read-only session (:meth:`Database.read`).
 READ_ONLY = "ferv_read_only"
+#: Execution option of a writing session whose commit need not reach the disk (``session(durable=False)``).
+NOT_DURABLE = "ferv_not_durable"
+#: Seconds a writer waits for its turn before giving up (SQLite's busy timeout, the in-process lock).
+WRITE_TIMEOUT_S = 60
 T = TypeVar("T")
 
 
@@ -228,29 +234,64 @@ def require_write(s: Session) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writing
     transactions, so concurrent writers queue up instead of failing with 'database is locked'; reading
-    transactions begin deferred and, in WAL mode, never wait for a writer nor hold one up."""
+    transactions begin deferred and, in WAL mode, never wait for a writer nor hold one up.
+
+    Durability on SQLite: a writing transaction commits with ``synchronous=FULL`` (the WAL reaches the disk
+    before the commit returns: an acknowledged answer survives a power cut); one opened with
+    ``NOT_DURABLE`` (a login session) commits with ``synchronous=NORMAL``, without that sync: it survives a
+    crash of the server, may be lost with the machine, and the next durable commit syncs it too."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     # As many connections as the server has worker threads: a writer waiting for its turn must not keep a
     # reader from getting a connection.
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=10, max_overflow=40
+        url,
+        connect_args={"check_same_thread": False, "timeout": WRITE_TIMEOUT_S},
+        pool_size=10,
+        max_overflow=40,
     )
 
     @event.listens_for(engine, "connect")
-    def _sqlite_connect(dbapi_connection, _record) -> None:
+    def _sqlite_connect(dbapi_connection, record) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun explicitly below
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={WRITE_TIMEOUT_S * 1000}")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=FULL")
         cur.close()
+        record.info["synchronous"] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        synchronous = "NORMAL" if options.get(NOT_DURABLE) else "FULL"
+        if conn.info.get("synchronous") != synchronous:  # a connection's setting, kept across checkouts
+            conn.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+            conn.info["synchronous"] = synchronous
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+#: One lock per SQLite file in this process: its writers take turns on it, each woken as soon as the one
+#: before has committed, instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+#: Writers in other processes (a CLI command) still meet this one in the busy handler.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(url: str) -> threading.Lock | None:
+    """This process's write lock of the SQLite file at ``url``; None for PostgreSQL (it locks rows, and
+    its writers do not wait for each other) and for an in-memory SQLite database."""
+    database = make_url(url).database
+    if not url.startswith("sqlite") or not database or database == ":memory:":
+        return None
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(str(Path(database).resolve()), threading.Lock())
 
 
 @dataclass
@@ -259,12 +300,29 @@ class Database:
     engine: Engine
     factory: sessionmaker[Session]
     read_factory: sessionmaker[Session]
+    not_durable_factory: sessionmaker[Session]
+    lock: threading.Lock | None = None
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one writing transaction: committed on success, rolled back on error."""
-        with self.factory() as s, s.begin():
+    def session(self, *, durable: bool = True) -> Iterator[Session]:
+        """A session in one writing transaction: committed on success, rolled back on error. On SQLite,
+        this process's writers take turns on :func:`write_lock` first. ``durable=False``: the commit
+        need not reach the disk before it returns (see :func:`make_engine`); for what a machine crash may
+        lose, such as a login session, never an answer."""
+        with self._turn(), (self.factory if durable else self.not_durable_factory)() as s, s.begin():
             yield s
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self.lock is None:
+            yield
+            return
+        if not self.lock.acquire(timeout=WRITE_TIMEOUT_S):
+            raise TimeoutError(f"no turn to write to the database within {WRITE_TIMEOUT_S} s")
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -315,4 +373,6 @@ def open_database(url: str = DEFAULT_URL, *, migrate: bool = True) -> Database:
         engine,
         sessionmaker(engine, expire_on_commit=False),
         sessionmaker(engine, expire_on_commit=False, execution_options={READ_ONLY: True}),
+        sessionmaker(engine, expire_on_commit=False, execution_options={NOT_DURABLE: True}),
+        write_lock(url),
     )

@@ -8,7 +8,7 @@ Submitting the same answer again stores nothing new; a different answer to an it
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tasks.annotate.config import AnnotateConfig
@@ -20,14 +20,24 @@ from tasks.annotate.web.service.gold import (
     gold_answer_id,
     gold_label_tasks,
     gold_truth,
-    unlabelled_gold_groups,
+    group_waits_for_gold,
 )
-from tasks.annotate.web.service.queues import copy_progress, move_copy
+from tasks.annotate.web.service.queues import copy_counts, move_copy
 from tasks.annotate.web.service.views import AnswerReceipt, MyAnswer
 from tasks.annotate.web.service.vocabulary import word_label
 from tasks.annotate.workflow import CopyState, next_step
 
 MAX_TIME_SPENT_S = 24 * 3600.0
+#: The caller's latest round of a group copy (built once: it runs on every CA answer).
+_HELD_COPY = (
+    select(Assignment)
+    .where(
+        Assignment.group_id == bindparam("group_id"),
+        Assignment.copy == bindparam("copy"),
+        Assignment.annotator_id == bindparam("who"),
+    )
+    .order_by(Assignment.round.desc())
+)
 
 
 def submit_answer(
@@ -51,19 +61,11 @@ def submit_answer(
         # The same answer whether the task does not exist or is someone else's: a CA learns no task ids.
         a = (
             task
-            and s.scalars(
-                select(Assignment)
-                .where(
-                    Assignment.group_id == task.group_id,
-                    Assignment.copy == task.copy,
-                    Assignment.annotator_id == who.id,
-                )
-                .order_by(Assignment.round.desc())
-            ).first()
+            and s.scalars(_HELD_COPY, {"group_id": task.group_id, "copy": task.copy, "who": who.id}).first()
         )
         if a is None:
             raise NotFound(f"no task {task_id!r} in a copy assigned to you")
-        if task.group_id in unlabelled_gold_groups(s):
+        if group_waits_for_gold(s, task.group_id):
             raise Conflict(f"group {task.group_id} waits for its gold items to be labelled by a PR")
         return _store(
             s, who, task, a, a.round, word, label, time_spent_s, source, open_state="labelling", cfg=cfg
@@ -125,7 +127,7 @@ def _store(
         raise Conflict(f"copy {a.group_id}/{a.copy} round {a.round} is closed ({a.state})")
     s.add(_answer(answer_id, task, a, who, round_, word, label, time_spent_s, source))
     s.flush()
-    done, total, _next = copy_progress(s, who.id, a, gold=None if open_state == "labelling" else False)
+    done, total = copy_counts(s, who.id, a, gold=None if open_state == "labelling" else False)
     if done == total:
         if open_state == "labelling":
             score_assignment(s, a, cfg)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from tasks.annotate.web.db import Answer, Task
@@ -21,8 +21,20 @@ def _pr_labelled():
     return exists().where(Answer.task_id == Task.task_id, Answer.role == "PR")
 
 
-def unlabelled_gold_groups(s: Session) -> set[str]:
-    return set(s.scalars(select(Task.group_id).where(gold_label_tasks(), ~_pr_labelled()).distinct()))
+def waits_for_gold(group_id):
+    """A SQL condition: group ``group_id`` (a value or a column, e.g. ``Assignment.group_id``) still has a
+    gold item without a PR's label. Looked up through the group's own tasks (``ix_tasks_group_copy``), so
+    it costs the same however many groups the database holds."""
+    unlabelled = and_(Task.group_id == group_id, gold_label_tasks(), ~_pr_labelled())
+    return exists().where(unlabelled)
+
+
+_GROUP_WAITS = select(waits_for_gold(bindparam("group_id")))  # built once: it runs on every answer
+
+
+def group_waits_for_gold(s: Session, group_id: str) -> bool:
+    """True while a PR has not labelled every gold item of ``group_id`` (its copies wait until then)."""
+    return bool(s.scalar(_GROUP_WAITS, {"group_id": group_id}))
 
 
 def next_gold_task(s: Session) -> Task | None:

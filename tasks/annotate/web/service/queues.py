@@ -7,7 +7,7 @@ of the same group in any round.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from tasks.annotate.config import AnnotateConfig
@@ -15,11 +15,13 @@ from tasks.annotate.package import reassign_copy
 from tasks.annotate.web.db import Annotator, Answer, Assignment, Task, require_write, utcnow
 from tasks.annotate.web.service.annotators import Identity
 from tasks.annotate.web.service.errors import Forbidden
-from tasks.annotate.web.service.gold import gold_counts, next_gold_task, unlabelled_gold_groups
+from tasks.annotate.web.service.gold import gold_counts, next_gold_task, waits_for_gold
 from tasks.annotate.web.service.views import CopyRef, Progress, TaskView
 from tasks.annotate.web.service.vocabulary import scene_intro
 
 QUEUES = {"CA": ("label",), "PR": ("gold", "relabel")}
+#: Open copies looked at per query when a CA claims one.
+CLAIM_BATCH = 20
 
 
 def copy_tasks(s: Session, group_id: str, copy: int, *, gold: bool | None = None) -> list[Task]:
@@ -29,53 +31,88 @@ def copy_tasks(s: Session, group_id: str, copy: int, *, gold: bool | None = None
     return list(s.scalars(q.order_by(Task.position)))
 
 
+def _progress_queries(gold: bool | None):
+    """copy_progress's two queries with the copy, annotator and round as parameters."""
+    in_copy = [Task.group_id == bindparam("group_id"), Task.copy == bindparam("copy")]
+    if gold is not None:
+        in_copy.append(Task.gold.is_(gold))
+    mine = and_(
+        Answer.task_id == Task.task_id,
+        Answer.annotator_id == bindparam("annotator_id"),
+        Answer.round == bindparam("round"),
+    )
+    counts = (
+        select(func.count(Task.task_id), func.count(Answer.task_id)).outerjoin(Answer, mine).where(*in_copy)
+    )
+    first_todo = select(Task).where(*in_copy, ~exists().where(mine)).order_by(Task.position).limit(1)
+    return counts, first_todo
+
+
+# The hot queries are built once, with parameters: building a statement (and its cache key) on every
+# request cost more CPU than SQLite took to run it.
+_PROGRESS = {gold: _progress_queries(gold) for gold in (None, True, False)}
+
+
+def _progress_params(annotator_id: str, a: Assignment) -> dict[str, object]:
+    return {"group_id": a.group_id, "copy": a.copy, "annotator_id": annotator_id, "round": a.round}
+
+
+def copy_counts(s: Session, annotator_id: str, a: Assignment, *, gold: bool | None = None) -> tuple[int, int]:
+    """(answered, total) of ``a``'s copy for ``annotator_id`` in ``a``'s round, counted in SQL."""
+    total, done = s.execute(_PROGRESS[gold][0], _progress_params(annotator_id, a)).one()
+    return done, total
+
+
 def copy_progress(
     s: Session, annotator_id: str, a: Assignment, *, gold: bool | None = None
 ) -> tuple[int, int, Task | None]:
     """(answered, total, the first unanswered task) of ``a``'s copy for ``annotator_id`` in ``a``'s round,
     counted in SQL: a request loads one task, not the whole copy."""
-    in_copy = [Task.group_id == a.group_id, Task.copy == a.copy]
-    if gold is not None:
-        in_copy.append(Task.gold.is_(gold))
-    mine = and_(Answer.task_id == Task.task_id, Answer.annotator_id == annotator_id, Answer.round == a.round)
-    total, done = s.execute(
-        select(func.count(Task.task_id), func.count(Answer.task_id)).outerjoin(Answer, mine).where(*in_copy)
-    ).one()
+    done, total = copy_counts(s, annotator_id, a, gold=gold)
     todo = None
     if done < total:
-        todo = s.scalars(
-            select(Task).where(*in_copy, ~exists().where(mine)).order_by(Task.position).limit(1)
-        ).first()
+        todo = s.scalars(_PROGRESS[gold][1], _progress_params(annotator_id, a)).first()
     return done, total, todo
+
+
+_READY = ~waits_for_gold(Assignment.group_id)
+_COPY_ORDER = (Assignment.round.desc(), Assignment.id)
+#: A CA's copy in labelling whose gold is labelled (built once, like the queries below).
+_MY_COPY = (
+    select(Assignment)
+    .where(Assignment.annotator_id == bindparam("who"), Assignment.state == "labelling", _READY)
+    .order_by(*_COPY_ORDER)
+    .limit(1)
+)
+#: Open copies a CA may claim: in labelling, gold labelled, of a group they never held a copy of.
+_OPEN_COPIES = (
+    select(Assignment)
+    .where(
+        Assignment.annotator_id.is_(None),
+        Assignment.state == "labelling",
+        Assignment.group_id.not_in(
+            select(Assignment.group_id).where(Assignment.annotator_id == bindparam("who"))
+        ),
+        _READY,
+    )
+    .order_by(*_COPY_ORDER)
+    .limit(CLAIM_BATCH)
+)
 
 
 def current_assignment(s: Session, who: Identity) -> Assignment | None:
     """The copy a CA is labelling: one already theirs, else one claimed now (gold labelled first)."""
-    blocked = unlabelled_gold_groups(s)
-    mine = s.scalars(
-        select(Assignment)
-        .where(Assignment.annotator_id == who.id, Assignment.state == "labelling")
-        .order_by(Assignment.round.desc(), Assignment.id)
-    ).all()
-    for a in mine:
-        if a.group_id not in blocked:
-            return a
-    held = select(Assignment.group_id).where(Assignment.annotator_id == who.id)
-    open_ = s.scalars(
-        select(Assignment)
-        .where(
-            Assignment.annotator_id.is_(None),
-            Assignment.state == "labelling",
-            Assignment.group_id.not_in(held),
-        )
-        .order_by(Assignment.round.desc(), Assignment.id)
-    ).all()
-    for a in open_:
-        if a.group_id in blocked:
-            continue
-        if _claim(s, a, "annotator_id", who):
-            return a
-    return None
+    mine = s.scalars(_MY_COPY, {"who": who.id}).first()
+    if mine is not None:
+        return mine
+    while True:
+        # A few candidates at a time: a claim lost to another request moves on to the next one.
+        candidates = s.scalars(_OPEN_COPIES, {"who": who.id}).all()
+        for a in candidates:
+            if _claim(s, a, "annotator_id", who):
+                return a
+        if len(candidates) < CLAIM_BATCH:
+            return None
 
 
 def _claim(s: Session, a: Assignment, column: str, who: Identity) -> bool:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tasks.annotate.web.db import Answer, Assignment
-from tests.tasks.annotate.web.conftest import BATCH, TEST_CFG, answer_copy, label_gold
+from tasks.annotate.web.db import Answer, Assignment, Task
+from tests.tasks.annotate.web.conftest import BATCH, RIGHT, TEST_CFG, answer_copy, label_gold
 
 
 def assignments(db, **where) -> list[Assignment]:
@@ -29,6 +29,35 @@ def test_gold_items_are_labelled_by_a_pr_before_any_copy_is_handed_out(team):
     assert item["progress"] == {"index": 1, "total": 4}
     assert item["scene"]["scene"] == "Talkshow" and item["scene"]["description"]
     assert item["boxes"] and len(item["boxes"][0]) == 5
+
+
+def test_each_group_waits_for_its_own_gold_items_only(team):
+    ca, pr = team.add("ca1", "CA"), team.add("pr1", "PR")
+    group, labelled = None, 0
+    while (item := pr.get("/api/next", params={"queue": "gold"}).json()["item"]) is not None:
+        with team.db.read() as s:
+            item_group = s.scalar(select(Task.group_id).where(Task.task_id == item["task_id"]))
+        if item_group != (group := group or item_group):
+            break  # the other group's gold items stay unlabelled
+        r = pr.post("/api/answers", json={"task_id": item["task_id"], "word": RIGHT, "time_spent_s": 1})
+        labelled += r.status_code == 201
+    assert labelled == 2
+    # Only copies of the labelled group are handed out, however many of the other are open.
+    held = ca.get("/api/next").json()["item"]["copy"]
+    assert held["group_id"] == group
+    answer_copy(ca, team.db, gold_right=2)
+    assert ca.get("/api/next").json() == {"item": None}
+    # A copy of the waiting group that a CA holds anyway (pre-assigned at load) takes no answer yet.
+    with team.db.session() as s:
+        other = s.scalars(select(Assignment).where(Assignment.group_id != group).limit(1)).one()
+        other.annotator_id = "ca1"
+        task = s.scalars(
+            select(Task).where(Task.group_id == other.group_id, Task.copy == other.copy).limit(1)
+        ).one()
+    r = ca.post("/api/answers", json={"task_id": task.task_id, "word": RIGHT, "time_spent_s": 1})
+    assert r.status_code == 409 and "gold" in r.json()["detail"]
+    label_gold(pr)
+    assert ca.get("/api/next").json()["item"]["copy"]["group_id"] == other.group_id
 
 
 def test_a_finished_copy_is_scored_and_goes_to_pr_review(team):
