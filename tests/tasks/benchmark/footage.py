@@ -81,8 +81,8 @@ def write_catalog(catalog: Catalog, clips: list[dict], split: dict[str, str] | N
         mine = [c for c in clips if c["scene"] == scene]
         cand = [
             {"clip_id": c["clip_id"], "video_id": "local-WolfgangLanger_Pexels", "scene": scene, "keep": True,
-             "measures": {}, "face_dir": catalog.store_path(c["face_dir"]),
-             "scene_dir": catalog.store_path(c["scene_dir"]), "n_crops": 10,
+             "measures": {}, "face_dir": os.path.abspath(c["face_dir"]),
+             "scene_dir": os.path.abspath(c["scene_dir"]), "n_crops": 10,
              **ctx.lineage("face_filter")}
             for c in mine
         ]  # fmt: skip
