@@ -120,11 +120,10 @@ def ls_export_cmd(
 
     from data_catalog.formats.label_studio import DEFAULT_URL, export_tasks, labelling_config
     from data_catalog.io import Catalog, atomic_write_bytes
+    from tasks.annotate.package import batch_tasks
 
     catalog = Catalog(cfg.storage.catalog_dir)
-    tasks = catalog.read("annotation_tasks", run_id=batch, latest=True)
-    if tasks.empty:
-        raise ValueError(f"no annotation tasks for batch {batch!r} in {catalog.root}")
+    tasks = batch_tasks(catalog, batch)
     scenes = sorted(tasks["scene"].unique())
     clips = catalog.read("clips", scene=scenes, latest=True)
     faces = catalog.read("faces", scene=scenes)
@@ -165,11 +164,10 @@ def ls_import_cmd(
     from data_catalog.io import Catalog
     from data_catalog.lineage import RunContext
     from tasks.annotate.label_studio_import import add_answers
+    from tasks.annotate.package import batch_tasks
 
     catalog = Catalog(cfg.storage.catalog_dir)
-    tasks = catalog.read("annotation_tasks", run_id=batch, latest=True)
-    if tasks.empty:
-        raise ValueError(f"no annotation tasks for batch {batch!r} in {catalog.root}")
+    tasks = batch_tasks(catalog, batch)
     result = import_annotations(export, tasks, roles=dict.fromkeys(pr or [], "PR"), round_=round_)
     for problem in result.problems:
         typer.echo(

@@ -32,6 +32,7 @@ from tasks.annotate.aggregation import MajorityVote, WWTa, create_aggregator
 from tasks.annotate.aggregation.agreement import fleiss_kappa, krippendorff_alpha
 from tasks.annotate.aggregation.base import answer_frame, word_distribution
 from tasks.annotate.config import AnnotateConfig
+from tasks.annotate.package import batch_tasks
 from tasks.annotate.workflow import accepted_answers, gold_labels
 
 STAGE = "annotate.aggregate"
@@ -164,10 +165,7 @@ def land(
 ) -> LandResult:
     """Aggregate the catalog's answers of ``batch_id`` (all batches when None) into ``labels`` parts under
     ``run=<ctx.run_id>``; the result carries the landed event for the caller to emit."""
-    tasks = catalog.read("annotation_tasks", run_id=batch_id, latest=True)
-    if tasks.empty:
-        where = f"batch {batch_id!r}" if batch_id else "any batch"
-        raise ValueError(f"no annotation tasks for {where} in {catalog.root}; run `ferv annotate package`")
+    tasks = batch_tasks(catalog, batch_id)
     answers = catalog.read("answers", latest=True)
     answers = answers[answers["task_id"].isin(set(tasks["task_id"]))]
     checks = catalog.read("group_checks", latest=True)

@@ -194,6 +194,16 @@ def reassign_copy(
     )
 
 
+def batch_tasks(catalog: Catalog, batch_id: str | None) -> pd.DataFrame:
+    """The latest ``annotation_tasks`` of ``batch_id`` (every batch's when None); none is a ValueError that
+    names the batch and the catalog."""
+    tasks = catalog.read("annotation_tasks", run_id=batch_id, latest=True)
+    if tasks.empty:
+        where = f"batch {batch_id!r}" if batch_id else "any batch"
+        raise ValueError(f"no annotation tasks for {where} in {catalog.root}; run `ferv annotate package`")
+    return tasks
+
+
 def package_stage(
     catalog: Catalog, cfg: AnnotateConfig, ctx: RunContext, batch_id: str, scenes: Sequence[str] | None = None
 ) -> list[PartRef]:
