@@ -102,6 +102,17 @@ def to_table(manifest: Manifest, rows: pd.DataFrame | Sequence[Mapping] | pa.Tab
     return out
 
 
+def read_parquet(path: str | os.PathLike) -> pa.Table:
+    """One Parquet file, read through a single open handle.
+
+    Parts are replaced by a rename while other processes read them. Given a path, pyarrow opens the file
+    once for its footer and again for its pages, and can pair one version's footer with the next version's
+    pages ("Page was smaller than expected"). One handle reads the version that was there when it opened.
+    """
+    with open(path, "rb") as handle:
+        return pq.read_table(handle)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary sibling and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +264,7 @@ class Catalog:
         tables = []
         for path in self.part_files(manifest, scene, run_id):
             try:
-                t = pq.read_table(path)
+                t = read_parquet(path)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ManifestError(f"{path}: unreadable manifest part: {exc}") from None
             if not t.schema.equals(m.schema, check_metadata=False):

@@ -65,16 +65,14 @@ def load_labels(catalog: Catalog, run_id: str | None = None, labels_path: str | 
     from data_catalog.formats.labels import LABEL_COLUMNS, current_labels
 
     if labels_path is not None:
-        import pyarrow.parquet as pq
-
-        from data_catalog.io import ManifestError, to_table
+        from data_catalog.io import ManifestError, read_parquet, to_table
         from data_catalog.schemas import get_manifest
 
         path = Path(labels_path)
         if not path.exists():
             raise ValueError(f"{path}: labels file not found")
         try:
-            table = to_table(get_manifest("labels"), pq.read_table(path))
+            table = to_table(get_manifest("labels"), read_parquet(path))
         except (ManifestError, OSError) as exc:
             raise ValueError(f"{path}: not a labels manifest: {exc}") from None
         return LabelSource(table.to_pandas()[LABEL_COLUMNS], f"file {path}")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from data_catalog.io import read_parquet
 from data_catalog.lineage import RunContext
 from tasks.benchmark.report import variant_name
 from tasks.benchmark.splits import build_splits, members, parse_setup, write_splits
@@ -152,7 +153,7 @@ def _finished(prep: Prepared, job: Job, test_setup: str, epochs: int) -> bool:
     cat, run = prep.catalog, prep.ctx.run_id
     if not cat.has_part("results", job.train_setup, run, _part(job, test_setup)):
         return False
-    rows = pd.read_parquet(cat.part_path("results", job.train_setup, run, _part(job, test_setup)))
+    rows = read_parquet(cat.part_path("results", job.train_setup, run, _part(job, test_setup))).to_pandas()
     return bool((rows["status"] == "ok").all() and (rows["epochs"] >= epochs).all())
 
 

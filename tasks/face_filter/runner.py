@@ -301,9 +301,9 @@ def finalize_scene(
     ``SubsampleConfig.target_for(scene)`` in a build), write crops of the kept clips under ``crops_dir``
     (existing folders are skipped) and rewrite the scene's ``candidates`` parts with the final decision.
     A clip whose crops cannot be written is dropped with reason ``crop_failed``."""
-    import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
+    from data_catalog.io import read_parquet
     from tasks.face_filter.crops import remove_stale_crops, write_video_crops
 
     ff = face_filter
@@ -313,7 +313,7 @@ def finalize_scene(
         return []
     frames = []
     for path in parts:
-        df = pq.read_table(path).to_pandas()
+        df = read_parquet(path).to_pandas()
         df["_part"] = path.stem.removeprefix("part-")
         frames.append(df)
     cand = pd.concat(frames, ignore_index=True)

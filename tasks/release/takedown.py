@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from data_catalog.formats.ferv39k_release import FACE_DIR, PROVENANCE_FILES, SCENE_DIR, SETUPS_DIR
 from data_catalog.formats.labels import current_labels
-from data_catalog.io import Catalog, atomic_write_bytes
+from data_catalog.io import Catalog, atomic_write_bytes, read_parquet
 from data_catalog.lineage import RunContext
 from data_catalog.schemas import get_manifest
 from data_catalog.takedowns import MANIFEST, PARTITION, source_hash
@@ -123,7 +123,7 @@ def _filter_parts(catalog: Catalog, manifest: str, drop: Callable[[pd.DataFrame]
     deleted). Returns the number of rows removed."""
     removed = 0
     for path in catalog.part_files(manifest):
-        table = pq.read_table(path)
+        table = read_parquet(path)
         frame = table.select([c for c in table.column_names if c in ("clip_id", "video_id")]).to_pandas()
         mask = drop(frame).to_numpy(dtype=bool)
         if not mask.any():
@@ -166,7 +166,7 @@ def _mark_stale(catalog: Catalog, setups: set[str]) -> int:
     n = 0
     schema = get_manifest("results").schema
     for path in catalog.part_files("results"):
-        frame = pq.read_table(path).to_pandas()
+        frame = read_parquet(path).to_pandas()
         hit = (frame["status"] == "ok") & (
             frame["train_setup"].isin(setups) | frame["test_setup"].isin(setups)
         )

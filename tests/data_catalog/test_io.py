@@ -160,3 +160,35 @@ def test_paths_are_stored_relative_to_the_storage_root_and_resolved_from_anywher
     assert moved.resolve_path(inside) == tmp_path / "work" / "crops" / "Terror" / "clip-1" / "face"
     assert moved.resolve_path(outside) == tmp_path / "elsewhere" / "x.mp4"
     assert moved.resolve_path(None) is None and moved.resolve_path(float("nan")) is None
+
+
+def _replace_part_forever(root: str, ctx: RunContext, stop) -> None:
+    cat = Catalog(root)
+    small = [_video("a", "Terror", 1.0, ctx)]
+    large = [_video("a", "Terror", 1.0, ctx, error="x" * 2000)] + [
+        _video(f"v{i}", "Terror", float(i), ctx, error="y" * 200) for i in range(200)
+    ]
+    i = 0
+    while not stop.is_set():
+        cat.write("videos", large if i % 2 else small, scene="Terror", run_id=ctx.run_id, part="a")
+        i += 1
+
+
+def test_a_part_replaced_while_another_process_reads_it_is_read_whole(tmp_path, ctx):
+    """A crawl rewrites a video's part while a crawl of another scene reads the manifest: each read sees
+    one version of the part, never one version's footer with another's pages."""
+    import multiprocessing
+
+    cat = Catalog(tmp_path)
+    cat.write("videos", [_video("a", "Terror", 1.0, ctx)], scene="Terror", run_id=ctx.run_id, part="a")
+    mp = multiprocessing.get_context("fork")
+    stop = mp.Event()
+    writer = mp.Process(target=_replace_part_forever, args=(str(tmp_path), ctx, stop))
+    writer.start()
+    try:
+        sizes = {len(cat.read("videos")) for _ in range(150)}
+    finally:
+        stop.set()
+        writer.join()
+    assert sizes <= {1, 201}
+    assert len(sizes) == 2, "the writer never replaced the part while it was read"
