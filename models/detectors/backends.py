@@ -18,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import os
+import threading
 
 import numpy as np
 
@@ -25,6 +27,14 @@ log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("auto", "onnxruntime", "torch")
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity where the OS tells it, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _driver_sees_gpu() -> bool:
@@ -149,25 +159,62 @@ def device_canvas(images: list[np.ndarray], border: int, canvas: tuple[int, int]
 
 
 class OnnxRuntimeBackend(Backend):
+    """On the CPU, a batch is cut into one slice per core and the slices run at once, each on one thread:
+    whole slices in parallel keep the cores busier than one batch on several threads (about 1.35x the
+    frames per second on two cores), and each image's outputs are the same either way. A call with fewer
+    images than cores (a fixed-shape graph's single image) runs on all cores."""
+
     name = "onnxruntime"
 
     def __init__(self, path: str, device: str) -> None:
         import onnxruntime
 
-        opts = onnxruntime.SessionOptions()
-        opts.log_severity_level = 3  # no warnings about providers it cannot load: checked below
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else None
         self.session = onnxruntime.InferenceSession(
-            path, opts, providers=providers or ["CPUExecutionProvider"]
+            path, self._options(), providers=providers or ["CPUExecutionProvider"]
         )
         if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
             raise RuntimeError(f"{path}: onnxruntime's CUDA provider did not load (CUDA/cuDNN libraries?)")
         self.device = device
         self.input_name = self.session.get_inputs()[0].name
+        self.workers = usable_cpus() if device == "cpu" else 1
+        self._path = path
+        #: (single-threaded session, thread pool, pid), made on the first batch to cut
+        self._slices = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _options(threads: int = 0):
+        import onnxruntime
+
+        opts = onnxruntime.SessionOptions()
+        opts.log_severity_level = 3  # no warnings about providers it cannot load: checked in __init__
+        opts.intra_op_num_threads = threads  # 0: onnxruntime's default, one per core
+        return opts
+
+    def _run(self, session, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
+        blob = ((images.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2)
+        return session.run(None, {self.input_name: np.ascontiguousarray(blob)})
 
     def run(self, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
-        blob = ((images.astype(np.float32) - mean) / std).transpose(0, 3, 1, 2)
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(blob)})
+        if self.workers < 2 or len(images) < self.workers:
+            return self._run(self.session, images, mean, std)
+        with self._lock:
+            if self._slices is None or self._slices[2] != os.getpid():  # a forked child needs its own threads
+                from concurrent.futures import ThreadPoolExecutor
+
+                import onnxruntime
+
+                single = onnxruntime.InferenceSession(
+                    self._path, self._options(threads=1), providers=["CPUExecutionProvider"]
+                )
+                pool = ThreadPoolExecutor(self.workers, thread_name_prefix="detect")
+                self._slices = single, pool, os.getpid()
+        single, pool, _ = self._slices
+        parts = list(
+            pool.map(lambda part: self._run(single, part, mean, std), np.array_split(images, self.workers))
+        )
+        return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
 class TorchBackend(Backend):

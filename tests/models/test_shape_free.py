@@ -133,3 +133,21 @@ def test_native_aspect_and_batches_find_the_same_faces(demo_media):
         np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
     for box, ref_box in zip(singles[0].boxes, ref.boxes, strict=True):
         assert box_iou(box, ref_box) >= 0.95
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_batch_cut_into_slices_per_core_gives_each_image_the_same_outputs(freed, demo_media, workers):
+    from models.detectors.backends import OnnxRuntimeBackend
+
+    image = cv2.resize(cv2.imread(str(demo_media("multi-face-image")))[:, :, ::-1], (640, 384))
+    images = np.stack([image, image[:, ::-1], image[::-1], image, image[:, ::-1]])
+    backend = OnnxRuntimeBackend(str(freed), "cpu")
+    backend.workers = 1
+    whole = backend(images, MEAN, STD)
+    backend.workers = workers
+    sliced = backend(images, MEAN, STD)
+    assert backend._slices is not None  # the slices ran on their own single-threaded session
+    for a, b in zip(whole, sliced, strict=True):
+        assert a.shape == b.shape and a.shape[0] == len(images)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert max(scores.max() for scores in whole[:3]) > 0.5  # faces in it: a real comparison
