@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 
 from data_catalog.section import Section
 from tasks.media import Frame, FrameConverter, MediaError, MediaInfo, iter_decoded, probe
-from tasks.prefetch import mapped_ahead
+from tasks.prefetch import mapped_ahead, prefetched
 
 if TYPE_CHECKING:
     import av
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 STAGE = "segment"
 #: threads that shrink frames for shot-cut detection ahead of the segmenting loop: none on a small machine
-#: (its cores are busy detecting faces), up to 4 where a GPU detects and a single loop would bound a shard
+#: (its cores are busy detecting faces), up to 4 where a GPU detects and a single loop would bound a shard;
+#: where there are any, decoding also runs on a thread of its own, ahead of the cut decisions
 CUT_WORKERS = min(4, (os.cpu_count() or 1) // 4)
 
 
@@ -250,9 +251,13 @@ def _lay_clips(
     n_decoded = 0
     last_time, last_step = 0.0, 1.0 / (info.fps or 25.0)
     try:
-        # Frames are shrunk for cut detection on threads ahead of this loop, where cores allow
+        # Where cores allow, frames are decoded on a thread and shrunk for cut detection on others, ahead
+        # of this loop, which then only decides (PyAV and swscale release the GIL while they work)
+        frames = iter_decoded(path, info)
+        if CUT_WORKERS:
+            frames = prefetched(frames, depth=8 * CUT_WORKERS)
         shrink = detector.shrink if detector is not None else (lambda item: None)
-        decoded = mapped_ahead(iter_decoded(path, info), lambda item: shrink(item[2]), CUT_WORKERS)
+        decoded = mapped_ahead(frames, lambda item: shrink(item[2]), CUT_WORKERS)
         for (index, time, frame), small in decoded:
             n_decoded = index + 1
             if index:
