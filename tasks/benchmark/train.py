@@ -123,11 +123,14 @@ def train_model(
     streams = model_streams(model)
     n_params = sum(p.numel() for p in model.parameters())
     model.to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True  # the fastest kernels for this job's fixed input shapes
+    # fused on a GPU: one kernel per step, and a float16 loss scale is checked there, not read back
+    fused = True if device == "cuda" else None
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, fused=fused)  # fmt: skip
     scheduler = _scheduler(optimizer, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(cfg, device) == torch.float16)
     epoch_losses: list[float] = []
     step_losses: list[float] = []
     start = 0
@@ -140,6 +143,8 @@ def train_model(
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:  # a checkpoint of another device keeps this device's kernel
+            group["fused"] = fused
         scheduler.load_state_dict(state["scheduler"])
         if cfg.schedule == "cosine":  # a rerun asking for more (or fewer) epochs anneals to its own end
             scheduler.T_max = cfg.epochs
@@ -194,6 +199,14 @@ def train_model(
                        extra=timing)  # fmt: skip
 
 
+def autocast_dtype(cfg: BenchmarkConfig, device: str) -> torch.dtype | None:
+    """Mixed precision's type (``benchmark.amp``, on CUDA only): bfloat16 where the GPU has it (no loss
+    scaling, as ``benchmarks/bench_zoo.py`` measures the zoo), else float16 with a loss scale; None off."""
+    if not cfg.amp or device != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _timed_first(batches, began: float, into: list[float]):
     """``batches`` as they come, noting the seconds from ``began`` to the first (worker start-up shows here)."""
     for k, batch in enumerate(batches):
@@ -206,7 +219,7 @@ def _epoch(model, batches, cfg, device, scaler, optimizer, loss_fn, bar) -> list
     """One epoch's SGD steps; the loss of each, or None when one was not finite. Losses stay on the device
     and are read every :data:`SYNC_EVERY` steps, so the host queues work ahead of a GPU instead of waiting
     for each step to finish."""
-    use_amp = cfg.amp and device == "cuda"
+    dtype = autocast_dtype(cfg, device)
     losses: list[float] = []
     pending: list[torch.Tensor] = []
 
@@ -224,7 +237,7 @@ def _epoch(model, batches, cfg, device, scaler, optimizer, loss_fn, bar) -> list
             labels = batch["label"].to(device, non_blocking=True)
             if len(labels) < 2:  # a last batch of one clip: batch norm cannot train on it
                 continue
-            with torch.autocast(device_type=device, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
                 loss = loss_fn(forward(model, batch, device, cfg), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
