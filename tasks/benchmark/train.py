@@ -148,7 +148,8 @@ def train_model(
         scheduler.load_state_dict(state["scheduler"])
         if cfg.schedule == "cosine":  # a rerun asking for more (or fewer) epochs anneals to its own end
             scheduler.T_max = cfg.epochs
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when saved without a loss scale (bfloat16, or on a CPU)
+            scaler.load_state_dict(state["scaler"])
         start, epoch_losses, step_losses = state["epoch"], state["epoch_losses"], state["step_losses"]
         torch.set_rng_state(state["rng"])  # dropout draws continue where they stopped
         if device == "cuda" and state.get("cuda_rng"):
