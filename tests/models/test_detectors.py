@@ -165,3 +165,26 @@ def test_the_device_canvas_is_the_host_canvas_within_a_level(demo_media, border)
         diff = np.abs(dev - host)
         assert diff.mean() < 0.3 and diff.max() <= 2, (canvas, resized, diff.mean(), diff.max())
         assert not dev[:, resized[0] :].any() and not dev[:, :, resized[1] :].any()  # black beyond the image
+
+
+@pytest.mark.parametrize(
+    ("shape", "border", "canvas", "resized"),
+    [
+        ((360, 640), 64, (416, 640), (406, 640)),
+        ((640, 360), 0, (640, 384), (640, 360)),
+        ((640, 360), 10, (640, 640), (640, 372)),
+    ],
+)
+def test_the_host_canvas_is_the_padded_frame_resized_into_black(demo_media, shape, border, canvas, resized):
+    photo = cv2.imread(str(demo_media("multi-face-image")))[:, :, ::-1]
+    frames = [
+        np.ascontiguousarray(cv2.resize(photo, shape[::-1])),
+        np.ascontiguousarray(cv2.resize(photo[::-1], shape[::-1])),
+    ]
+    out = host_canvas(frames, border, canvas, resized)
+    for frame, got in zip(frames, out, strict=True):
+        want = np.zeros((*canvas, 3), np.uint8)
+        want[: resized[0], : resized[1]] = cv2.resize(
+            np.pad(frame, ((border, border), (border, border), (0, 0))), resized[::-1]
+        )
+        np.testing.assert_array_equal(got, want)
