@@ -265,6 +265,8 @@ class Catalog:
         for path in self.part_files(manifest, scene, run_id):
             try:
                 t = read_parquet(path)
+            except FileNotFoundError:  # removed since it was listed (a rerun's stale part, a takedown)
+                continue
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ManifestError(f"{path}: unreadable manifest part: {exc}") from None
             if not t.schema.equals(m.schema, check_metadata=False):

@@ -192,3 +192,13 @@ def test_a_part_replaced_while_another_process_reads_it_is_read_whole(tmp_path, 
         writer.join()
     assert sizes <= {1, 201}
     assert len(sizes) == 2, "the writer never replaced the part while it was read"
+
+
+def test_a_part_removed_between_listing_and_reading_is_left_out(tmp_path, ctx, monkeypatch):
+    cat = Catalog(tmp_path)
+    cat.write("videos", [_video("a", "Terror", 1.0, ctx)], scene="Terror", run_id=ctx.run_id, part="a")
+    gone = cat.write("videos", [_video("b", "War", 2.0, ctx)], scene="War", run_id=ctx.run_id, part="b")
+    listed = cat.part_files("videos")
+    monkeypatch.setattr(Catalog, "part_files", lambda self, *args: listed)
+    os.unlink(gone.path)  # a rerun replacing its parts, or a takedown, removes it after the listing
+    assert list(cat.read("videos")["video_id"]) == ["a"]
