@@ -93,6 +93,13 @@ def serve_cmd(
             "e.g. a reverse proxy's public address (repeatable).",
         ),
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log one line per request (off: a busy server spends less time logging).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the labelling page and its API (migrates the database first)."""
     import uvicorn
@@ -116,7 +123,7 @@ def serve_cmd(
     typer.echo(f"database {url}; labelling page on http://{host}:{port}/")
     # Keep-alive past an annotator's look at a clip, so their next request reuses the connection.
     app = create_app(url, cfg.annotate, settings, freeze_heap=True)
-    uvicorn.run(app, host=host, port=port, timeout_keep_alive=75)
+    uvicorn.run(app, host=host, port=port, timeout_keep_alive=75, access_log=access_log)
 
 
 @with_config

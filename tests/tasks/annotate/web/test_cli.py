@@ -74,14 +74,15 @@ def test_load_needs_its_batch_once(project):
 
 
 @pytest.mark.slow
-def test_serve_starts_the_page_on_a_fresh_database(tmp_path):
+@pytest.mark.parametrize("log_flag", [None, "--no-access-log"])
+def test_serve_starts_the_page_on_a_fresh_database(tmp_path, log_flag):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     db = tmp_path / "served.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "--set", f"storage.root={tmp_path}",
-         "annotate", "serve", "--db", f"sqlite:///{db}", "--port", str(port)],
+         "annotate", "serve", "--db", f"sqlite:///{db}", "--port", str(port), *filter(None, [log_flag])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -99,6 +100,8 @@ def test_serve_starts_the_page_on_a_fresh_database(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    logged = '"GET /api/me HTTP/1.1" 401' in proc.stdout.read()
+    assert logged == (log_flag is None)  # one line per request, unless switched off
 
 
 def test_an_all_pass_copy_exports_with_a_defined_score(project):
