@@ -12,6 +12,7 @@ file; an existing part means that piece of work is finished, which is what lets 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import tempfile
@@ -26,6 +27,8 @@ import pyarrow.parquet as pq
 from data_catalog.schemas import Manifest, get_manifest
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]*$")
+
+log = logging.getLogger(__name__)
 
 
 class ManifestError(ValueError):
@@ -266,6 +269,7 @@ class Catalog:
             try:
                 t = read_parquet(path)
             except FileNotFoundError:  # removed since it was listed (a rerun's stale part, a takedown)
+                log.debug("%s: removed while the %s manifest was read; left out", path, manifest)
                 continue
             except (pa.ArrowInvalid, OSError) as exc:
                 raise ManifestError(f"{path}: unreadable manifest part: {exc}") from None

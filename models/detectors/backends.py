@@ -131,6 +131,8 @@ def host_canvas(
     (canvas_h, canvas_w), (new_h, new_w) = canvas, resized
     out = np.zeros((len(images), canvas_h, canvas_w, 3), np.uint8)  # black border, as insightface pads
     for k, image in enumerate(images):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:  # else cv2 writes elsewhere
+            raise ValueError(f"expected H x W x 3 uint8 frames, got {image.shape} {image.dtype}")
         padded = cv2.copyMakeBorder(image, *[border] * 4, cv2.BORDER_CONSTANT, value=0) if border else image
         cv2.resize(padded, (new_w, new_h), dst=out[k, :new_h, :new_w])
     return out
@@ -159,38 +161,43 @@ def device_canvas(images: list[np.ndarray], border: int, canvas: tuple[int, int]
 
 
 class OnnxRuntimeBackend(Backend):
-    """On the CPU, a batch is cut into one slice per core and the slices run at once, each on one thread:
-    whole slices in parallel keep the cores busier than one batch on several threads (about 1.35x the
-    frames per second on two cores), and each image's outputs are the same either way. A call with fewer
-    images than cores (a fixed-shape graph's single image) runs on all cores."""
+    """On the CPU, a batch of at least as many images as cores is cut into one slice per core and the
+    slices run at once, each on one thread: whole slices in parallel keep the cores busier than one batch
+    on several threads (about 1.35x the frames per second on two cores), and each image's outputs are the
+    same either way. A smaller call (a fixed-shape graph's single image) runs on all cores."""
 
     name = "onnxruntime"
 
     def __init__(self, path: str, device: str) -> None:
-        import onnxruntime
-
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else None
-        self.session = onnxruntime.InferenceSession(
-            path, self._options(), providers=providers or ["CPUExecutionProvider"]
-        )
+        self._path = path
+        self.device = device
+        self.workers = usable_cpus() if device == "cpu" else 1
+        self.session = self._open()
         if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
             raise RuntimeError(f"{path}: onnxruntime's CUDA provider did not load (CUDA/cuDNN libraries?)")
-        self.device = device
         self.input_name = self.session.get_inputs()[0].name
-        self.workers = usable_cpus() if device == "cpu" else 1
-        self._path = path
-        #: (single-threaded session, thread pool, pid), made on the first batch to cut
-        self._slices = None
         self._lock = threading.Lock()
+        #: the single-threaded session and its pool, opened when the first batch is cut. Like onnxruntime's
+        #: own threads they do not survive a fork: processes that detect are spawned, never forked.
+        self._slices = None
 
-    @staticmethod
-    def _options(threads: int = 0):
+    def _open(self, threads: int = 0):
         import onnxruntime
 
         opts = onnxruntime.SessionOptions()
         opts.log_severity_level = 3  # no warnings about providers it cannot load: checked in __init__
         opts.intra_op_num_threads = threads  # 0: onnxruntime's default, one per core
-        return opts
+        cuda = ["CUDAExecutionProvider"] if self.device == "cuda" else []
+        return onnxruntime.InferenceSession(self._path, opts, providers=[*cuda, "CPUExecutionProvider"])
+
+    def _sliced(self):
+        with self._lock:
+            if self._slices is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                pool = ThreadPoolExecutor(self.workers, thread_name_prefix="detect")
+                self._slices = self._open(threads=1), pool
+            return self._slices
 
     def _run(self, session, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
         blob = np.empty((images.shape[0], 3, *images.shape[1:3]), np.float32)  # N x 3 x H x W, one pass
@@ -201,21 +208,9 @@ class OnnxRuntimeBackend(Backend):
     def run(self, images: np.ndarray, mean: float, std: float) -> list[np.ndarray]:
         if self.workers < 2 or len(images) < self.workers:
             return self._run(self.session, images, mean, std)
-        with self._lock:
-            if self._slices is None or self._slices[2] != os.getpid():  # a forked child needs its own threads
-                from concurrent.futures import ThreadPoolExecutor
-
-                import onnxruntime
-
-                single = onnxruntime.InferenceSession(
-                    self._path, self._options(threads=1), providers=["CPUExecutionProvider"]
-                )
-                pool = ThreadPoolExecutor(self.workers, thread_name_prefix="detect")
-                self._slices = single, pool, os.getpid()
-        single, pool, _ = self._slices
-        parts = list(
-            pool.map(lambda part: self._run(single, part, mean, std), np.array_split(images, self.workers))
-        )
+        single, pool = self._sliced()
+        slices = np.array_split(images, self.workers)
+        parts = list(pool.map(lambda part: self._run(single, part, mean, std), slices))
         return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 

@@ -12,6 +12,7 @@ run) and a finished one is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -123,10 +124,9 @@ def train_model(
     streams = model_streams(model)
     n_params = sum(p.numel() for p in model.parameters())
     model.to(device)
-    if device == "cuda":
-        torch.backends.cudnn.benchmark = True  # the fastest kernels for this job's fixed input shapes
-    # fused on a GPU: one kernel per step, and a float16 loss scale is checked there, not read back
-    fused = True if device == "cuda" else None
+    # Fused where no loss scale is needed (bfloat16 on a GPU): one kernel per step and nothing read back.
+    # Not with float16's scale: a first step skipped for overflow would leave its momentum unset.
+    fused = True if device == "cuda" and autocast_dtype(cfg, device) != torch.float16 else None
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay, fused=fused)  # fmt: skip
     scheduler = _scheduler(optimizer, cfg)
@@ -166,7 +166,7 @@ def train_model(
     end = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start + stop_after_epochs)
     own = JobLoader(clips, cfg, n_frames=n_frames, store=store) if loader is None else nullcontext(loader)
     timing: dict[str, list] = {"epoch_seconds": [], "first_batch_seconds": [], "epoch_spans": []}
-    with own as loader:
+    with own as loader, _tuned_kernels(device):
         for epoch in range(start, end):
             model.train()
             began = time.perf_counter()
@@ -201,11 +201,24 @@ def train_model(
 
 
 def autocast_dtype(cfg: BenchmarkConfig, device: str) -> torch.dtype | None:
-    """Mixed precision's type (``benchmark.amp``, on CUDA only): bfloat16 where the GPU has it (no loss
-    scaling, as ``benchmarks/bench_zoo.py`` measures the zoo), else float16 with a loss scale; None off."""
+    """Training's mixed precision (``benchmark.amp``, on CUDA only): bfloat16 where the GPU computes it
+    natively (Ampere and later; no loss scale, as ``benchmarks/bench_zoo.py`` measures the zoo), else
+    float16 with a loss scale; None when off."""
     if not cfg.amp or device != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
+@contextlib.contextmanager
+def _tuned_kernels(device: str):
+    """cuDNN's autotuned kernels for a training on a GPU (its input shapes are fixed), as
+    ``benchmarks/bench_zoo.py`` measures the zoo; the process's setting is restored afterwards."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _timed_first(batches, began: float, into: list[float]):
