@@ -162,7 +162,7 @@ class _OpenClip:
     start_time: float
     end_time: float  # planned: start_time + drawn length
     shot_id: int
-    frames: list[tuple[float, av.VideoFrame]] = field(default_factory=list)  # decoded, converted when picked
+    frames: list[tuple[float, av.VideoFrame | np.ndarray]] = field(default_factory=list)  # see _lay_clips
 
 
 def failed_media_row(video_id: str, scene: str, path: str | os.PathLike, reason: str, error: str) -> dict:
@@ -219,6 +219,10 @@ def _lay_clips(
 
     detector = ShotCutDetector(info, cfg) if cfg.shot_cuts else None
     convert = FrameConverter(info, cfg.max_side)
+    # An open clip keeps its frames as decoded and converts only those it samples, unless the source is
+    # larger than the sampled size: then each frame is shrunk as it arrives, so a clip of a 4K source holds
+    # 640-pixel frames, not seconds of full-size ones (memory as before lazy conversion, at most).
+    lazy = max(info.coded_width, info.coded_height) <= cfg.max_side
     state = {"shot": 0, "clips": 0}
 
     def close(clip: _OpenClip, end_frame: int, end_time: float) -> ClipSample | None:
@@ -227,7 +231,14 @@ def _lay_clips(
         if n_frames <= 0 or duration < cfg.min_len - 1e-9:  # cut short by a shot cut or the end of video
             return None
         picks = sample_positions(n_frames, cfg.n_sample_frames)
-        frames = [Frame(clip.start_frame + i, clip.frames[i][0], convert(clip.frames[i][1])) for i in picks]
+        frames = [
+            Frame(
+                clip.start_frame + i,
+                clip.frames[i][0],
+                convert(clip.frames[i][1]) if lazy else clip.frames[i][1],
+            )
+            for i in picks
+        ]
         fps = n_frames / duration if info.variable_frame_rate else info.fps
         row = {
             "clip_id": clip_id(video_id, clip.start_frame, end_frame),
@@ -276,7 +287,7 @@ def _lay_clips(
             if clip is None and time >= next_start:
                 clip = _OpenClip(index, time, time + _draw_length(rng, cfg), state["shot"])
             if clip is not None:
-                clip.frames.append((time, frame))
+                clip.frames.append((time, frame if lazy else convert(frame)))
         if clip is not None:  # the video ended inside the last clip
             sample = close(clip, n_decoded, min(clip.end_time, last_time + last_step))
             if sample is not None:

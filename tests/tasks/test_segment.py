@@ -85,6 +85,17 @@ def test_each_clip_brings_uniformly_spaced_sampled_frames(demo, demo_clips):
         assert np.array_equal(got.image, ref.image)
 
 
+def test_a_source_larger_than_the_sampled_size_gives_its_frames_shrunk(demo):
+    """A clip of a source over ``max_side`` keeps its frames shrunk as they arrive (memory): the sampled
+    pixels are still the source's frames at those indices, at the sampled size."""
+    _, clips = segment(demo, SegmentConfig(max_side=320))
+    sample = clips[1].frames
+    assert all(f.image.shape == (180, 320, 3) for f in sample)
+    for got, ref in zip(sample, decode_frames(demo, [f.index for f in sample], max_side=320), strict=True):
+        assert got.index == ref.index and got.time == ref.time
+        assert np.array_equal(got.image, ref.image)
+
+
 @pytest.mark.slow
 def test_rerun_with_same_seed_gives_same_clips_other_seed_differs(demo, demo_clips):
     _, first = demo_clips
