@@ -126,11 +126,12 @@ def train_model(
     model.to(device)
     # Fused where no loss scale is needed (bfloat16 on a GPU): one kernel per step and nothing read back.
     # Not with float16's scale: a first step skipped for overflow would leave its momentum unset.
-    fused = True if device == "cuda" and autocast_dtype(cfg, device) != torch.float16 else None
+    dtype = autocast_dtype(cfg, device)
+    fused = True if device == "cuda" and dtype != torch.float16 else None
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay, fused=fused)  # fmt: skip
     scheduler = _scheduler(optimizer, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(cfg, device) == torch.float16)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     epoch_losses: list[float] = []
     step_losses: list[float] = []
     start = 0
